@@ -1,0 +1,29 @@
+"""Reference-and-conformance suite for deep-learning loss functions.
+
+    report = conformance.check(fn, "cross_entropy")
+    report.ok, report.failures, print(report)
+    conformance.assert_conforms(fn, "sigmoid_focal_loss", profile="ci")
+"""
+
+from conformance.case import Case
+from conformance.guard import PropertyFailure, TargetError
+from conformance.report import Failure, PropertyResult, Report
+from conformance.runner import ConformanceError, assert_conforms, check, recheck
+from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
+
+__all__ = [
+    "Case",
+    "ConformanceError",
+    "Failure",
+    "LossSpec",
+    "PropertyFailure",
+    "PropertyResult",
+    "Report",
+    "TargetError",
+    "UnknownSpec",
+    "all_specs",
+    "assert_conforms",
+    "check",
+    "get_spec",
+    "recheck",
+]

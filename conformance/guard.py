@@ -1,0 +1,116 @@
+"""Calling the code under test: time limits, exceptions and bad return values become findings."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from conformance.case import Case
+
+
+class PropertyFailure(Exception):
+    """A property does not hold on one case; carries what the report needs."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class TargetError(PropertyFailure):
+    """The target raised or returned something that is not a usable loss value."""
+
+
+class TargetHung(Exception):
+    """The target did not return within the time limit; the rest of its checks are skipped."""
+
+
+class _Alarm(BaseException):
+    # A BaseException so that a target's own `except Exception` cannot swallow the time limit.
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt Python code running longer than `seconds` (main thread on POSIX only).
+
+    Elsewhere the call runs without a limit: a thread cannot be stopped safely from outside.
+    """
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _Alarm
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class GuardedTarget:
+    """Wraps the function under test so every call is checked the same way."""
+
+    def __init__(self, fn: Callable[..., Any], timeout: float | None = 10.0) -> None:
+        self.fn = fn
+        self.timeout = timeout
+        self.hung_on: tuple[Case, torch.dtype] | None = None
+
+    def __call__(
+        self, case: Case, dtype: torch.dtype, device: str, **overrides: Any
+    ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, Any]]:
+        """Call the target on `case` in `dtype`; returns the output and the tensors it was given."""
+        if self.hung_on is not None:
+            raise TargetHung()
+        args, kwargs = case.to_torch(dtype, device)
+        kwargs.update(overrides)
+        try:
+            # A target's warnings (deprecations, 'mean' of kl_div) would repeat once per example.
+            with time_limit(self.timeout), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = self.fn(*args, **kwargs)
+        except _Alarm:
+            self.hung_on = (case, dtype)
+            raise TargetHung() from None
+        except Exception as exc:  # any error from user code is a finding, not a crash
+            raise TargetError(
+                f"the target raised {type(exc).__name__}: {exc}", exception=exc
+            ) from exc
+        if not isinstance(out, torch.Tensor):
+            raise TargetError(
+                f"the target returned {type(out).__name__}, not a torch.Tensor"
+                f" (with {describe_call(kwargs)})"
+            )
+        if out.device.type != torch.device(device).type:
+            raise TargetError(
+                f"the target returned a tensor on {out.device} for inputs on {device}"
+            )
+        return out, args, kwargs
+
+
+def describe_call(kwargs: dict[str, Any]) -> str:
+    parts = []
+    for k, v in kwargs.items():
+        parts.append(f"{k}=<tensor {tuple(v.shape)}>" if isinstance(v, torch.Tensor) else f"{k}={v!r}")
+    return ", ".join(parts)
+
+
+def to_numpy(out: torch.Tensor) -> Any:
+    """The output's values in float64 (exact for every float dtype)."""
+    return out.detach().to("cpu", torch.float64).numpy()

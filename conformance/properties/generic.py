@@ -1,0 +1,125 @@
+"""Properties every loss can declare: they know nothing of any one family."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from conformance.case import Case
+from conformance.guard import PropertyFailure, to_numpy
+from conformance.properties.base import Context, Property
+from conformance.properties.relation import Relation, reference, target
+
+MATCHES_REFERENCE = Relation(
+    name="matches_reference",
+    description="the target's value equals the float64 reference under every reduction",
+    lhs=target(),
+    rhs=reference(label="reference"),
+)
+
+
+class ReductionConsistency(Property):
+    name = "reduction_consistency"
+    description = (
+        "'none' keeps the elementwise shape; 'sum' is the sum of 'none'; 'mean' (and 'batchmean')"
+        " is that sum over the spec's denominator (weighted count when weights or ignore_index"
+        " apply)"
+    )
+
+    def check(self, ctx: Context, case: Case) -> float:
+        spec = ctx.spec
+        if "none" not in spec.reductions:
+            return 0.0
+        elementwise = ctx.values(case, "none")
+        expected_shape = spec.call_reference(case, "none").shape
+        if elementwise.shape != expected_shape:
+            raise PropertyFailure(
+                f"reduction='none' returned shape {elementwise.shape}, the elementwise shape is"
+                f" {expected_shape}",
+                reduction="none",
+            )
+        total = np.sum(elementwise, dtype=np.float64)
+        usage = 0.0
+        for reduction in spec.reductions:
+            if reduction == "none":
+                continue
+            if reduction == "sum":
+                expected = total
+            else:
+                with np.errstate(all="ignore"):
+                    expected = np.float64(total) / spec.denominator(case, reduction)
+            result = ctx.expect(
+                ctx.values(case, reduction), np.asarray(expected),
+                # Both sides were computed in the tested dtype: allow for each.
+                2 * ctx.allowed(case, reduction),
+                case=case, reduction=reduction, nan_expected=spec.expects_nan(case, reduction),
+                what=f"reduction={reduction!r} is not consistent with the sum of reduction='none'",
+            )
+            usage = max(usage, result.usage)
+        return usage
+
+
+class OutputDtype(Property):
+    name = "output_dtype"
+    description = "the output's dtype equals the input's dtype under every reduction"
+
+    def check(self, ctx: Context, case: Case) -> float:
+        for reduction in ctx.spec.reductions:
+            out = ctx.call(case, reduction)
+            if out.dtype != ctx.dtype:
+                raise PropertyFailure(
+                    f"reduction={reduction!r} returned {out.dtype} for {ctx.dtype} inputs",
+                    reduction=reduction,
+                )
+        return 0.0
+
+
+class NoInputMutation(Property):
+    name = "no_input_mutation"
+    description = "the target leaves every tensor it is given unchanged"
+
+    def check(self, ctx: Context, case: Case) -> float:
+        for reduction in ctx.spec.reductions:
+            _, args, kwargs = ctx.target(case, ctx.dtype, ctx.device, reduction=reduction)
+            given = dict(zip(case.inputs, args, strict=True))
+            given.update({k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
+            original = {**case.inputs, **case.params}
+            for name, tensor in given.items():
+                before = original[name]
+                after = to_numpy(tensor) if tensor.is_floating_point() else tensor.cpu().numpy()
+                if not np.array_equal(before, after, equal_nan=before.dtype.kind == "f"):
+                    changed = int(np.sum(before != after))
+                    raise PropertyFailure(
+                        f"the target modified its argument {name!r} in place"
+                        f" ({changed} of {before.size} elements changed, reduction={reduction!r})",
+                        reduction=reduction,
+                    )
+        return 0.0
+
+
+class NonNegative(Property):
+    name = "nonnegative"
+    description = "the loss is >= 0 (within the dtype's rounding) under every reduction"
+
+    def check(self, ctx: Context, case: Case) -> float:
+        usage = 0.0
+        reductions = ctx.spec.nonnegative_reductions or ctx.spec.reductions
+        for reduction in reductions:
+            if ctx.spec.expects_nan(case, reduction):
+                continue  # the value is declared NaN: matches_reference checks that
+            values = ctx.values(case, reduction)
+            result = ctx.expect(
+                -values, np.zeros_like(values), ctx.allowed(case, reduction), op="le",
+                case=case, reduction=reduction, what="the loss is negative",
+            )
+            usage = max(usage, result.usage)
+        return usage
+
+
+GENERIC = (
+    MATCHES_REFERENCE,
+    ReductionConsistency(),
+    OutputDtype(),
+    NoInputMutation(),
+    NonNegative(),
+)

@@ -1,0 +1,90 @@
+"""Relations: a property stated as `lhs op rhs`, each side the target or a reference on a case.
+
+Every family invariant is one of these: a special case that equals another loss (focal at
+gamma=0 is BCE), an invariance of the target (CE under a shift of the logits), a bound (focal
+<= BCE).  `matches_reference` is the relation target == the spec's own reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from conformance.case import Case
+from conformance.properties.base import Context, Property
+from conformance.spec import LossSpec
+
+CaseMap = Callable[[Case], Case]
+
+
+def _identity(case: Case) -> Case:
+    return case
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a relation: the target, or a float64 reference, on a transformed case."""
+
+    on_target: bool
+    transform: CaseMap = _identity
+    reference: Callable[..., np.ndarray] | None = None  # None: the spec's own reference
+    label: str = ""
+
+    def evaluate(self, ctx: Context, case: Case, reduction: str) -> tuple[np.ndarray, np.ndarray]:
+        """The side's values and their allowed error."""
+        mapped = self.transform(case)
+        if self.on_target:
+            # A transform can leave the dtype's grid (x + c); the target sees the rounded values.
+            mapped = mapped.rounded(ctx.dtype)
+            return ctx.values(mapped, reduction), ctx.allowed(mapped, reduction)
+        values = ctx.spec.call_reference(mapped, reduction, self.reference)
+        return values, np.zeros_like(values)
+
+
+def target(transform: CaseMap = _identity, label: str = "target") -> Side:
+    return Side(True, transform, None, label)
+
+
+def reference(
+    fn: Callable[..., np.ndarray] | None = None, transform: CaseMap = _identity, label: str = ""
+) -> Side:
+    return Side(False, transform, fn, label or (fn.__name__ if fn else "reference"))
+
+
+@dataclass(frozen=True, eq=False)
+class Relation(Property):
+    name: str
+    description: str
+    lhs: Side
+    rhs: Side
+    op: str = "eq"  # 'eq' or 'le'
+    # Reductions to check: all of the spec's by default, or a subset (fixed or per case).
+    reductions: tuple[str, ...] | Callable[[Case], tuple[str, ...]] | None = None
+    adapt: Callable[[Case], Case | None] | None = None
+
+    def prepare(self, spec: LossSpec, case: Case) -> Case | None:
+        return self.adapt(case) if self.adapt else case
+
+    def check(self, ctx: Context, case: Case) -> float:
+        usage = 0.0
+        wanted = self.reductions(case) if callable(self.reductions) else self.reductions
+        for reduction in wanted or ctx.spec.reductions:
+            if reduction not in ctx.spec.reductions:
+                continue
+            lhs, lhs_tol = self.lhs.evaluate(ctx, case, reduction)
+            rhs, rhs_tol = self.rhs.evaluate(ctx, case, reduction)
+            # The spec's own error scale for this case bounds what either side may lose.
+            allowed = lhs_tol + rhs_tol if self.lhs.on_target and self.rhs.on_target else (
+                ctx.allowed(case, reduction)
+            )
+            nan_ok = ctx.spec.expects_nan(case, reduction)
+            symbol = "==" if self.op == "eq" else "<="
+            result = ctx.expect(
+                lhs, rhs, allowed, case=case, reduction=reduction, op=self.op,
+                nan_expected=nan_ok,
+                what=f"{self.lhs.label} {symbol} {self.rhs.label} does not hold",
+            )
+            usage = max(usage, result.usage)
+        return usage

@@ -1,0 +1,159 @@
+"""What a check found: per-property results, failures with reproducers, readable text."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.case import Case, describe_params, format_case
+from conformance.tolerance import Comparison
+
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+
+
+@dataclass
+class Failure:
+    spec: str
+    property: str
+    dtype: str
+    device: str
+    message: str
+    case: Case
+    reduction: str | None
+    reproducer: str
+    comparison: Comparison | None = None
+
+    def __str__(self) -> str:
+        where = f"edge case {self.case.label!r}" if self.case.label else "minimal (shrunk) input"
+        lines = [
+            f"{self.spec} / {self.property} [{self.dtype}, {self.device}]",
+            f"  {self.message}",
+            f"  parameters: {describe_params(self.case.params)}"
+            + (f", reduction={self.reduction!r}" if self.reduction else ""),
+        ]
+        if self.comparison is not None:
+            c = self.comparison
+            lines.append(
+                f"  worst error: abs {c.worst_abs:.3g}, rel {c.worst_rel:.3g}"
+                f" (allowed {c.allowed:.3g})"
+            )
+        lines.append(f"  {where}:")
+        lines += ["    " + line for line in format_case(self.case, _dtype(self.dtype)).splitlines()]
+        lines.append("  reproduce:")
+        lines += ["    " + line for line in self.reproducer.splitlines()]
+        return "\n".join(lines)
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, name)
+
+
+@dataclass
+class PropertyResult:
+    spec: str
+    property: str
+    dtype: str
+    device: str
+    status: str
+    examples: int = 0
+    seconds: float = 0.0
+    usage: float = 0.0  # worst error / allowed over all examples
+    failure: Failure | None = None
+    reason: str | None = None
+
+    @property
+    def headroom(self) -> float:
+        return math.inf if self.usage == 0 else 1.0 / self.usage
+
+    def verdict(self) -> str:
+        if self.status == PASSED:
+            return "pass"
+        if self.status == FAILED:
+            return "FAIL"
+        return self.status
+
+
+@dataclass
+class Report:
+    target: str
+    spec: str
+    profile: str
+    results: list[PropertyResult] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Conforms: nothing failed or errored, and at least one check actually ran."""
+        ran = [r for r in self.results if r.status != SKIPPED]
+        return bool(ran) and all(r.status == PASSED for r in ran)
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [r.failure for r in self.results if r.failure is not None]
+
+    @property
+    def errors(self) -> list[PropertyResult]:
+        return [r for r in self.results if r.status == ERROR]
+
+    def counts(self) -> dict[str, int]:
+        out = {PASSED: 0, FAILED: 0, ERROR: 0, SKIPPED: 0}
+        for r in self.results:
+            out[r.status] += 1
+        return out
+
+    def table(self) -> str:
+        header = ("property", "dtype", "device", "examples", "headroom", "verdict")
+        rows = [header]
+        for r in self.results:
+            headroom = "-" if r.status != PASSED else (
+                "exact" if r.usage == 0 else f"{r.headroom:.3g}x"
+            )
+            rows.append((r.property, r.dtype, r.device, str(r.examples), headroom, r.verdict()))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        return "\n".join(
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        )
+
+    def __str__(self) -> str:
+        c = self.counts()
+        verdict = "CONFORMS" if self.ok else "DOES NOT CONFORM"
+        lines = [
+            f"{self.target} vs spec {self.spec!r}: {verdict}",
+            f"  {c[PASSED]} passed, {c[FAILED]} failed, {c[ERROR]} errors, {c[SKIPPED]} skipped"
+            f" in {self.seconds:.1f}s (profile {self.profile!r})",
+            self.table(),
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        for r in self.results:
+            if r.status in (ERROR, SKIPPED) and r.reason:
+                lines.append(f"  {r.property} [{r.dtype}, {r.device}] {r.status}: {r.reason}")
+        for i, failure in enumerate(self.failures, 1):
+            lines.append(f"\nFailure {i}: {failure}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "spec": self.spec,
+            "profile": self.profile,
+            "ok": self.ok,
+            "seconds": self.seconds,
+            "results": [
+                {
+                    "property": r.property, "dtype": r.dtype, "device": r.device,
+                    "status": r.status, "examples": r.examples, "usage": r.usage,
+                    "reason": r.reason,
+                    "failure": None if r.failure is None else {
+                        "message": r.failure.message,
+                        "reduction": r.failure.reduction,
+                        "reproducer": r.failure.reproducer,
+                    },
+                }
+                for r in self.results
+            ],
+        }

@@ -1,0 +1,217 @@
+"""Runs a spec's properties against a target: `check`, `assert_conforms`, `recheck`."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import given
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+from conformance import reproducer
+from conformance.case import DTYPES, Case, dtype_name
+from conformance.guard import GuardedTarget, PropertyFailure, TargetHung
+from conformance.profiles import hypothesis_settings, profile_name
+from conformance.properties.base import Context, Property
+from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult, Report
+from conformance.spec import LossSpec, get_spec
+
+DEFAULT_DTYPES = ("float64", "float32")
+
+
+class ConformanceError(AssertionError):
+    """Raised by assert_conforms; str() is the full report."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+
+def _devices(devices: str | Iterable[str]) -> tuple[list[str], list[str]]:
+    """Devices to run on, and notes about those that are unavailable."""
+    wanted = ["cpu", "cuda"] if devices == "auto" else [devices] if isinstance(
+        devices, str) else list(devices)
+    usable, notes = [], []
+    for device in wanted:
+        if device == "cuda" and not torch.cuda.is_available():
+            if devices != "auto":
+                notes.append("cuda requested but no CUDA device is available: skipped")
+            continue
+        usable.append(device)
+    return usable, notes
+
+
+@dataclass
+class _Progress:
+    examples: int = 0
+    usage: float = 0.0
+    current: Case | None = None
+
+
+def _run_property(
+    ctx: Context, prop: Property, fn: Callable[..., Any], settings: Any, seed: int | None
+) -> PropertyResult:
+    spec = ctx.spec
+    progress = _Progress()
+    result = PropertyResult(spec.name, prop.name, ctx.dtype_name, ctx.device, PASSED)
+    start = time.perf_counter()
+
+    def run_case(case: Case) -> None:
+        prepared = prop.prepare(spec, case)
+        if prepared is None:
+            return
+        rounded = prepared.rounded(ctx.dtype)
+        progress.current = rounded
+        usage = prop.check(ctx, rounded)
+        progress.examples += 1
+        progress.usage = max(progress.usage, usage)
+
+    @settings
+    @given(data=st.data())
+    def generated(data: st.DataObject) -> None:
+        run_case(data.draw(spec.cases(), label="case"))
+
+    if seed is not None:
+        generated = hypothesis_seed(seed)(generated)
+
+    try:
+        for case in spec.edge_cases:  # named edge cases first, in every profile
+            run_case(case)
+        generated()
+    except PropertyFailure as failure:
+        case = progress.current
+        assert case is not None
+        reduction = failure.details.get("reduction")
+        result.status = FAILED
+        result.failure = Failure(
+            spec=spec.name, property=prop.name, dtype=ctx.dtype_name, device=ctx.device,
+            message=failure.message, case=case, reduction=reduction,
+            comparison=failure.details.get("comparison"),
+            reproducer=reproducer.build(fn, spec.name, prop.name, case, ctx.dtype, ctx.device,
+                                        reduction),
+        )
+    except TargetHung:
+        result.status = ERROR
+        result.reason = (
+            f"the target did not return within {ctx.target.timeout}s; its remaining checks"
+            " are skipped"
+        )
+    except Exception as exc:  # an engine or Hypothesis error must not end the whole run
+        result.status = ERROR
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        result.reason = f"the check itself failed: {last}"
+    if result.status == PASSED and progress.examples == 0:
+        result.status = SKIPPED
+        result.reason = "no example applied to this property"
+    result.examples = progress.examples
+    result.usage = progress.usage
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def check(
+    fn: Callable[..., Any],
+    spec: str | LossSpec,
+    *,
+    dtypes: Iterable[str] = DEFAULT_DTYPES,
+    devices: str | Iterable[str] = "auto",
+    properties: Iterable[str] | None = None,
+    profile: str | None = None,
+    max_examples: int | None = None,
+    seed: int | None = None,
+    timeout: float | None = 10.0,
+) -> Report:
+    """Check `fn` against `spec`; never raises for anything the target does.
+
+    dtypes: names from float64, float32, float16, bfloat16. devices: 'auto' (cpu, and cuda when
+    present), or a list. properties: names to run (default: every property the spec declares).
+    profile: 'ci', 'default' or 'thorough' (or $CONFORMANCE_PROFILE). timeout: seconds per call.
+    """
+    spec = get_spec(spec)
+    chosen = profile_name(profile)
+    settings = hypothesis_settings(chosen, max_examples)
+    report = Report(reproducer.target_name(fn), spec.name, chosen)
+    start = time.perf_counter()
+
+    unknown_dtypes = [d for d in dtypes if d not in DTYPES]
+    if unknown_dtypes:
+        raise ValueError(f"unknown dtype(s) {unknown_dtypes}; choose from {', '.join(DTYPES)}")
+    props = spec.property_list()
+    if properties is not None:
+        wanted = list(properties)
+        missing = sorted(set(wanted) - {p.name for p in props})
+        if missing:
+            raise ValueError(
+                f"spec {spec.name!r} has no property {', '.join(map(repr, missing))};"
+                f" it has: {', '.join(p.name for p in props)}"
+            )
+        props = [p for p in props if p.name in wanted]
+    usable, report.notes = _devices(devices)
+
+    target = GuardedTarget(fn, timeout)
+    for device in usable:
+        for dtype in dtypes:
+            ctx = Context(spec, target, DTYPES[dtype], device)
+            for prop in props:
+                if target.hung_on is not None:
+                    report.results.append(PropertyResult(
+                        spec.name, prop.name, dtype, device, ERROR,
+                        reason="skipped: the target hung earlier in this run"))
+                    continue
+                report.results.append(_run_property(ctx, prop, fn, settings, seed))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def assert_conforms(fn: Callable[..., Any], spec: str | LossSpec, **options: Any) -> Report:
+    """Like `check`, but raises ConformanceError (an AssertionError) unless the target conforms."""
+    report = check(fn, spec, **options)
+    if not report.ok:
+        raise ConformanceError(report)
+    return report
+
+
+def recheck(
+    fn: Callable[..., Any],
+    spec: str | LossSpec,
+    property_name: str,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    device: str = "cpu",
+    verbose: bool = True,
+) -> Failure | None:
+    """Run one property on exactly these inputs (what a reproducer calls)."""
+    spec = get_spec(spec)
+    params = dict(params or {})
+    params.pop("reduction", None)  # properties visit every reduction themselves
+    case = Case.from_tensors(inputs, params)
+    float_inputs = [v for v in inputs.values() if isinstance(v, torch.Tensor)
+                    and v.is_floating_point()]
+    dtype = float_inputs[0].dtype if float_inputs else torch.float64
+    props = {p.name: p for p in spec.property_list()}
+    if property_name not in props:
+        raise ValueError(f"spec {spec.name!r} has no property {property_name!r}")
+    prop = props[property_name]
+    ctx = Context(spec, GuardedTarget(fn), dtype, device)
+    prepared = prop.prepare(spec, case)
+    found: Failure | None = None
+    if prepared is not None:
+        try:
+            prop.check(ctx, prepared)
+        except PropertyFailure as failure:
+            reduction = failure.details.get("reduction")
+            found = Failure(
+                spec.name, prop.name, dtype_name(dtype), device, failure.message, prepared,
+                reduction,
+                reproducer.build(fn, spec.name, prop.name, prepared, dtype, device, reduction),
+                failure.details.get("comparison"),
+            )
+    if verbose:
+        print(found if found else f"{spec.name} / {property_name}: holds on this input")
+    return found

@@ -1,0 +1,129 @@
+"""A loss spec: the one declaration of a loss that every check reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance.case import Case
+from conformance.tolerance import DEFAULT_RULE, ToleranceRule
+from reference.reduction import reduce
+
+if TYPE_CHECKING:
+    from conformance.properties.base import Property
+
+
+def _elementwise_magnitude(case: Case, reference_none: np.ndarray) -> np.ndarray:
+    return np.abs(reference_none)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Everything the engine knows about one loss.
+
+    name:            the spec's name (what users pass as `spec=`).
+    signature:       the canonical call, exactly torch.nn.functional's / torchvision.ops' where
+                     they have the loss; positional tensors first, keyword parameters after.
+    reference:       the float64 NumPy ground truth, called like the canonical signature.
+    cases:           a Hypothesis strategy of valid inputs (the named input domains).
+    reductions:      reductions the loss supports; each property checks every one of them.
+    mean_denominator: what 'mean' (and 'batchmean') divide the sum by, for this case.
+    magnitude:       elementwise error scale (shape of the 'none' output) for the tolerance rule.
+    properties:      generic properties (registered names) and relations (family invariants).
+    edge_cases:      named cases that run first in every profile.
+    implementations: import paths ("module:attr") of targets that should conform as they are.
+    nan_expected:    where the spec's value is NaN (e.g. a mean over zero elements).
+    conventions:     the conventions the spec fixes, in words (eps placement, clamps, ...).
+    """
+
+    name: str
+    family: str
+    summary: str
+    signature: str
+    reference: Callable[..., np.ndarray]
+    cases: Callable[[], st.SearchStrategy[Case]]
+    reductions: tuple[str, ...] = ("none", "mean", "sum")
+    mean_denominator: Callable[[Case, str], float] | None = None
+    magnitude: Callable[[Case, np.ndarray], np.ndarray] = _elementwise_magnitude
+    properties: tuple[Any, ...] = ()
+    edge_cases: tuple[Case, ...] = ()
+    implementations: tuple[str, ...] = ()
+    nan_expected: Callable[[Case, str], bool] | None = None
+    nonnegative_reductions: tuple[str, ...] | None = None
+    tolerance: ToleranceRule = DEFAULT_RULE
+    conventions: str = ""
+    differentiable: tuple[str, ...] = field(default=("input",))
+
+    def call_reference(self, case: Case, reduction: str, fn: Callable[..., np.ndarray] | None = None
+                       ) -> np.ndarray:
+        fn = fn or self.reference
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(*case.inputs.values(), **case.params, reduction=reduction),
+                              dtype=np.float64)
+
+    def denominator(self, case: Case, reduction: str) -> float:
+        if self.mean_denominator is not None:
+            return float(self.mean_denominator(case, reduction))
+        return float(self.call_reference(case, "none").size)
+
+    def scale(self, case: Case, reduction: str) -> np.ndarray:
+        """Error scale of the output of `reduction`: the elementwise magnitude, reduced alike."""
+        elementwise = self.magnitude(case, self.call_reference(case, "none"))
+        if reduction == "none":
+            return elementwise
+        denominator = None if reduction == "sum" else self.denominator(case, reduction)
+        with np.errstate(all="ignore"):
+            out = reduce(elementwise, "sum" if reduction == "sum" else "mean", denominator)
+        return np.nan_to_num(out, nan=0.0, posinf=np.inf)
+
+    def expects_nan(self, case: Case, reduction: str) -> bool:
+        return bool(self.nan_expected and self.nan_expected(case, reduction))
+
+    def property_list(self) -> list[Property]:
+        from conformance.properties.registry import resolve
+
+        return resolve(self)
+
+
+_SPECS: dict[str, LossSpec] = {}
+
+
+def register(spec: LossSpec) -> LossSpec:
+    if spec.name in _SPECS:
+        raise ValueError(f"spec {spec.name!r} is declared twice")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+class UnknownSpec(LookupError):
+    pass
+
+
+def _load_declarations() -> None:
+    # Importing the declaration modules registers their specs.
+    import conformance.specs  # noqa: F401
+
+
+def get_spec(name: str | LossSpec) -> LossSpec:
+    if isinstance(name, LossSpec):
+        return name
+    _load_declarations()
+    try:
+        return _SPECS[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_SPECS), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise UnknownSpec(
+            f"unknown spec {name!r}.{hint} `python -m conformance list` shows all specs."
+        ) from None
+
+
+def all_specs() -> list[LossSpec]:
+    _load_declarations()
+    return list(_SPECS.values())

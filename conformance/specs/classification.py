@@ -1,0 +1,636 @@
+"""Classification losses: BCE, BCE-with-logits, CE, NLL, KL, focal variants, balanced BCE.
+
+One declaration per loss. Where torch.nn.functional or torchvision.ops has the loss, the
+canonical call is theirs exactly (the deprecated size_average/reduce arguments are left out).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from scipy.special import expit, log_softmax
+
+from conformance import domains as dom
+from conformance.case import Case
+from conformance.properties.relation import Relation, reference, target
+from conformance.spec import LossSpec, register
+from conformance.specs.transforms import (
+    LOGIT_SHIFT_INVARIANCE,
+    compose,
+    keep_params,
+    rename_inputs,
+)
+from reference import classification as ref
+
+GENERIC = ("reduction_consistency", "output_dtype", "no_input_mutation", "nonnegative")
+OMIT = object()  # a drawn parameter left out of the call, so the target's default is exercised
+
+
+def _params(**drawn: object) -> dict[str, object]:
+    return {k: v for k, v in drawn.items() if v is not OMIT}
+
+
+def _maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(st.just(OMIT), strategy)
+
+
+def _weight_scale(case: Case, name: str = "weight") -> float:
+    weight = case.params.get(name)
+    return float(np.max(np.abs(weight))) if isinstance(weight, np.ndarray) else 1.0
+
+
+def _class_magnitude(case: Case, loss: np.ndarray, weight: str = "weight") -> np.ndarray:
+    """|loss| plus the logsumexp's scale: max |logit| of each class vector, times the weight."""
+    x = case.inputs["input"]
+    biggest = np.max(np.abs(x), axis=dom.class_axis(x.shape))
+    return np.abs(loss) + _weight_scale(case, weight) * (biggest + np.log(x.shape[dom.class_axis(
+        x.shape)]) + 1.0)
+
+
+def _logit_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    x = next(iter(case.inputs.values()))
+    return np.abs(loss) + _weight_scale(case) * (np.abs(x) + 1.0)
+
+
+# --------------------------------------------------------------------------- BCE (probabilities)
+
+
+@st.composite
+def _bce_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape())
+    p = draw(dom.array(shape, dom.probabilities()))
+    y = draw(dom.array(shape, dom.soft_targets()))
+    weight = draw(_maybe(dom.array(shape, dom.positive_weights())))
+    return Case({"input": p, "target": y}, _params(weight=weight))
+
+
+register(LossSpec(
+    name="binary_cross_entropy",
+    family="classification",
+    summary="binary cross-entropy on probabilities (torch.nn.functional.binary_cross_entropy)",
+    signature="binary_cross_entropy(input, target, weight=None, reduction='mean')",
+    reference=ref.binary_cross_entropy,
+    cases=_bce_cases,
+    magnitude=lambda case, loss: np.abs(loss) + _weight_scale(case),
+    properties=GENERIC,
+    edge_cases=(
+        Case({"input": np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 1.0 - 2.0**-24]),
+              "target": np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])},
+             label="probabilities at and next to 0 and 1 (each log clamped at -100)"),
+    ),
+    implementations=("torch.nn.functional:binary_cross_entropy",),
+    conventions=(
+        "Each log term is clamped at -100 (torch's documented convention), so p = 0 or 1 gives"
+        " a finite loss of at most 100 * weight. Soft targets in [0, 1] are allowed."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- BCE with logits
+
+
+@st.composite
+def _bce_logits_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape(min_dims=1))
+    x = draw(dom.array(shape, dom.logits()))
+    y = draw(dom.array(shape, dom.soft_targets()))
+    weight = draw(_maybe(dom.array(shape, dom.positive_weights())))
+    pos_weight = draw(_maybe(dom.array(shape[-1:], dom.positive_weights())))
+    return Case({"input": x, "target": y}, _params(weight=weight, pos_weight=pos_weight))
+
+
+def _safe_logits_without_pos_weight(case: Case) -> Case:
+    # BCE's log(1 - p) of a float64 p = sigmoid(x) loses about e^|x| ulps to cancellation;
+    # within |x| <= 3 that stays inside the tolerance rule, so the relation is exact math.
+    return case.with_inputs(input=np.clip(case.inputs["input"], -3.0, 3.0)).without_params(
+        "pos_weight")
+
+
+def _logits_magnitude_with_pos_weight(case: Case, loss: np.ndarray) -> np.ndarray:
+    pos_weight = case.params.get("pos_weight")
+    factor = 1.0 if pos_weight is None else max(1.0, float(np.max(pos_weight)))
+    return _logit_magnitude(case, loss) * factor
+
+
+register(LossSpec(
+    name="binary_cross_entropy_with_logits",
+    family="classification",
+    summary="sigmoid + binary cross-entropy on logits, stable for |x| up to 1e4",
+    signature=("binary_cross_entropy_with_logits(input, target, weight=None, reduction='mean',"
+               " pos_weight=None)"),
+    reference=ref.binary_cross_entropy_with_logits,
+    cases=_bce_logits_cases,
+    magnitude=_logits_magnitude_with_pos_weight,
+    properties=(*GENERIC, Relation(
+        name="equals_bce_of_sigmoid",
+        description="in the safe range |x| <= 3, BCE-with-logits(x, y) == BCE(sigmoid(x), y)",
+        lhs=target(label="bce_with_logits(x, y)"),
+        rhs=reference(ref.binary_cross_entropy,
+                      transform=lambda c: c.with_inputs(input=expit(c.inputs["input"])),
+                      label="bce(sigmoid(x), y)"),
+        adapt=_safe_logits_without_pos_weight,
+    )),
+    edge_cases=(
+        Case({"input": np.array([1e4, -1e4, 1e4, -1e4, 104.0, -104.0]),
+              "target": np.array([1.0, 0.0, 0.0, 1.0, 0.5, 0.5])},
+             label="saturated logits (|x| = 1e4)"),
+    ),
+    implementations=("torch.nn.functional:binary_cross_entropy_with_logits",),
+    conventions=(
+        "l = -w [pos_weight * y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]; pos_weight"
+        " broadcasts along the last dimension (one entry per class), weight to the input."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- cross entropy
+
+IGNORE_INDICES = (-100, 0, 255)
+
+
+@st.composite
+def _cross_entropy_cases(draw: st.DrawFn, smoothing: bool = True) -> Case:
+    shape = draw(dom.class_layout())
+    classes = shape[dom.class_axis(shape)]
+    x = draw(dom.array(shape, dom.logits()))
+    weight = draw(_maybe(dom.array((classes,), dom.positive_weights())))
+    label_smoothing = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.1, 1.0]),
+                                            st.floats(0.0, 1.0)))) if smoothing else OMIT
+    if draw(st.booleans()):
+        y = draw(dom.class_probabilities(shape))
+        return Case({"input": x, "target": y},
+                    _params(weight=weight, label_smoothing=label_smoothing))
+    ignore_index = draw(st.one_of(st.just(OMIT), st.sampled_from(IGNORE_INDICES)))
+    effective = -100 if ignore_index is OMIT else ignore_index
+    y = draw(dom.class_indices(dom.without_class_axis(shape), classes, effective))
+    return Case({"input": x, "target": y},
+                _params(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing))
+
+
+def _has_index_target(case: Case) -> bool:
+    return not np.issubdtype(case.inputs["target"].dtype, np.floating)
+
+
+def _index_mean_denominator(case: Case, reduction: str) -> float:
+    x, y = case.inputs["input"], case.inputs["target"]
+    classes = x.shape[dom.class_axis(x.shape)]
+    if not _has_index_target(case):
+        return x.size / classes
+    return ref.class_index_weight_sum(y, case.params.get("weight"),
+                                      case.params.get("ignore_index", -100), classes)
+
+
+def _mean_over_nothing(case: Case, reduction: str) -> bool:
+    return reduction == "mean" and _index_mean_denominator(case, reduction) == 0
+
+
+def _as_index_targets(case: Case) -> Case:
+    """Class-index targets with nothing ignored (probability targets become their argmax)."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    axis = dom.class_axis(x.shape)
+    if _has_index_target(case):
+        ignore = case.params.get("ignore_index", -100)
+        y = np.where(y == ignore, 0, y)
+        if ignore == 0:  # class 0 is ignored: move those targets to a class that is not
+            y = np.where(y == 0, x.shape[axis] - 1, y) if x.shape[axis] > 1 else y
+    else:
+        y = np.argmax(y, axis=axis)
+    out = case.with_inputs(target=y.astype(np.int64)).without_params("ignore_index")
+    return out
+
+
+def _one_hot(case: Case) -> Case:
+    x, y = case.inputs["input"], case.inputs["target"]
+    axis = dom.class_axis(x.shape)
+    onehot = np.moveaxis(np.eye(x.shape[axis])[y], -1, axis)
+    return case.with_inputs(target=onehot)
+
+
+def _one_hot_reductions(case: Case) -> tuple[str, ...]:
+    # torch divides a probability-target mean by N but an index-target mean by sum(w[y]).
+    return ("none", "sum") if "weight" in case.params else ("none", "mean", "sum")
+
+
+def _log_softmax_input(case: Case) -> Case:
+    x = case.inputs["input"]
+    return case.with_inputs(input=log_softmax(x, axis=dom.class_axis(x.shape)))
+
+
+CE_PROPERTIES = (
+    *GENERIC,
+    LOGIT_SHIFT_INVARIANCE,
+    Relation(
+        name="label_smoothing_zero_is_plain",
+        description="label_smoothing=0.0 gives exactly the loss of a call without it",
+        lhs=target(label="ce(x, y, label_smoothing=0.0)"),
+        rhs=target(lambda c: c.without_params("label_smoothing"), label="ce(x, y)"),
+        adapt=lambda c: c.with_params(label_smoothing=0.0),
+    ),
+    Relation(
+        name="one_hot_equals_index_targets",
+        description="one-hot probability targets give the loss of the class indices",
+        lhs=target(_one_hot, label="ce(x, one_hot(y))"),
+        rhs=target(label="ce(x, y)"),
+        adapt=_as_index_targets,
+        reductions=_one_hot_reductions,
+    ),
+    Relation(
+        name="equals_nll_of_log_softmax",
+        description="cross_entropy(x, y) == nll_loss(log_softmax(x), y) (no label smoothing)",
+        lhs=target(label="ce(x, y)"),
+        rhs=reference(ref.nll_loss, transform=_log_softmax_input,
+                      label="nll(log_softmax(x), y)"),
+        adapt=lambda c: _as_index_targets(c).without_params("label_smoothing"),
+    ),
+)
+
+register(LossSpec(
+    name="cross_entropy",
+    family="classification",
+    summary="softmax cross-entropy, class-index or probability targets",
+    signature=("cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean',"
+               " label_smoothing=0.0)"),
+    reference=ref.cross_entropy,
+    cases=_cross_entropy_cases,
+    mean_denominator=_index_mean_denominator,
+    magnitude=_class_magnitude,
+    nan_expected=_mean_over_nothing,
+    properties=CE_PROPERTIES,
+    edge_cases=(
+        Case({"input": np.array([[0.5, -1.0], [2.0, 0.0]]), "target": np.array([-100, -100])},
+             label="every target ignored ('mean' is 0/0 = NaN, as torch defines it)"),
+        Case({"input": np.array([[3.0], [-2.0]]), "target": np.array([0, 0])},
+             label="one class (loss 0)"),
+        Case({"input": np.array([[1e4, -1e4, 0.0]]), "target": np.array([1])},
+             {"label_smoothing": 0.1}, label="logits of 1e4 with label smoothing"),
+    ),
+    implementations=("torch.nn.functional:cross_entropy",),
+    conventions=(
+        "Class axis 1 ((N, C, d1, ...)), or 0 for an unbatched (C,) input. Index targets:"
+        " 'mean' divides by sum of weight[y] over non-ignored targets (NaN when all are"
+        " ignored); label smoothing adds eps/C * sum_c w_c (-log p_c) and shares that"
+        " denominator. Probability targets: 'mean' divides by the number of samples whatever"
+        " the weights."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- NLL
+
+
+@st.composite
+def _nll_cases(draw: st.DrawFn) -> Case:
+    case = draw(_cross_entropy_cases(smoothing=False))
+    case = case if _has_index_target(case) else _as_index_targets(case)
+    return _log_softmax_input(case)
+
+
+register(LossSpec(
+    name="nll_loss",
+    family="classification",
+    summary="negative log-likelihood of log-probabilities with class-index targets",
+    signature="nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean')",
+    reference=ref.nll_loss,
+    cases=_nll_cases,
+    mean_denominator=_index_mean_denominator,
+    magnitude=lambda case, loss: np.abs(loss) + _weight_scale(case),
+    nan_expected=_mean_over_nothing,
+    properties=GENERIC,
+    edge_cases=(
+        Case({"input": np.log(np.array([[0.1, 0.5, 0.1, 0.3]])), "target": np.array([2])},
+             label="seed 001's example: -log 0.1"),
+        Case({"input": np.log(np.array([[0.25, 0.75]])), "target": np.array([-100])},
+             label="every target ignored"),
+    ),
+    implementations=("torch.nn.functional:nll_loss",),
+    conventions="As cross_entropy's class-index form, on log-probabilities, without smoothing.",
+))
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+
+@st.composite
+def _kl_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.class_layout())
+    axis = dom.class_axis(shape)
+    log_q = log_softmax(draw(dom.array(shape, dom.logits(100.0))), axis=axis)
+    log_target = draw(_maybe(st.booleans()))
+    if log_target is True:
+        t = log_softmax(draw(dom.array(shape, dom.logits(100.0))), axis=axis)
+    else:
+        t = draw(dom.class_probabilities(shape))
+    return Case({"input": log_q, "target": t}, _params(log_target=log_target))
+
+
+def _kl_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    log_q, t = case.inputs["input"], case.inputs["target"]
+    if case.params.get("log_target"):
+        return np.abs(loss) + np.exp(t) * (np.abs(t) + np.abs(log_q) + 1.0)
+    with np.errstate(divide="ignore"):
+        log_t = np.where(t > 0, np.log(np.where(t > 0, t, 1.0)), 0.0)
+    return np.abs(loss) + t * (np.abs(log_t) + np.abs(log_q) + 1.0)
+
+
+def _kl_denominator(case: Case, reduction: str) -> float:
+    x = case.inputs["input"]
+    return float(x.shape[0] if x.ndim else 1) if reduction == "batchmean" else float(x.size)
+
+
+def _log_q_equals_p(case: Case) -> Case:
+    t = case.inputs["target"]
+    if case.params.get("log_target"):
+        return case.with_inputs(input=t.copy())
+    # Where p = 0 every log q gives a zero term; a finite stand-in keeps torch's 0 * -inf away.
+    with np.errstate(divide="ignore"):
+        return case.with_inputs(input=np.where(t > 0, np.log(np.where(t > 0, t, 1.0)), -50.0))
+
+
+def _zero_loss(input: np.ndarray, target: np.ndarray, reduction: str, **_: object) -> np.ndarray:
+    return np.zeros(np.shape(input)) if reduction == "none" else np.zeros(())
+
+
+register(LossSpec(
+    name="kl_div",
+    family="classification",
+    summary="pointwise KL divergence of log-probabilities from a target distribution",
+    signature="kl_div(input, target, reduction='mean', log_target=False)",
+    reference=ref.kl_div,
+    cases=_kl_cases,
+    reductions=("none", "mean", "sum", "batchmean"),
+    mean_denominator=_kl_denominator,
+    magnitude=_kl_magnitude,
+    nonnegative_reductions=("mean", "sum", "batchmean"),
+    properties=(*GENERIC, Relation(
+        name="kl_of_a_distribution_with_itself_is_zero",
+        description="KL(p || p) == 0 under every reduction, elementwise too",
+        lhs=target(label="kl_div(log p, p)"),
+        rhs=reference(_zero_loss, label="0"),
+        adapt=_log_q_equals_p,
+    )),
+    edge_cases=(
+        Case({"input": np.log(np.array([[0.5, 0.5], [0.9, 0.1]])),
+              "target": np.array([[1.0, 0.0], [0.0, 1.0]])},
+             label="targets with exact zeros (0 log 0 = 0)"),
+    ),
+    implementations=("torch.nn.functional:kl_div",),
+    conventions=(
+        "input is log q, target is p (log p with log_target=True); terms with p = 0 are 0."
+        " 'batchmean' divides the sum by input.shape[0] (the true KL of a batch); 'mean' by the"
+        " number of elements. Pointwise terms may be negative, so only the reduced KL of"
+        " distributions is declared non-negative."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- sigmoid focal
+
+
+@st.composite
+def _sigmoid_focal_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape())
+    x = draw(dom.array(shape, dom.logits()))
+    y = draw(dom.array(shape, st.one_of(dom.binary_targets(), dom.soft_targets())))
+    alpha = draw(_maybe(st.one_of(st.sampled_from([-1.0, 0.0, 0.25, 1.0]), st.floats(0.0, 1.0))))
+    gamma = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0]),
+                                  st.floats(0.0, 5.0))))
+    return Case({"inputs": x, "targets": y}, _params(alpha=alpha, gamma=gamma))
+
+
+def _alpha_weights(case: Case) -> Case:
+    alpha, y = case.params["alpha"], case.inputs["target"]
+    return case.with_params(weight=alpha * y + (1 - alpha) * (1 - y))
+
+
+TO_BCE = compose(rename_inputs(inputs="input", targets="target"), keep_params())
+
+register(LossSpec(
+    name="sigmoid_focal_loss",
+    family="classification",
+    summary="focal loss on logits (Lin et al. 2017), torchvision.ops semantics",
+    signature="sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction='none')",
+    reference=ref.sigmoid_focal_loss,
+    cases=_sigmoid_focal_cases,
+    magnitude=_logit_magnitude,
+    properties=(
+        *GENERIC,
+        Relation(
+            name="gamma0_alpha_off_is_bce",
+            description="with gamma=0 and alpha<0 the focal loss is BCE-with-logits",
+            lhs=target(label="focal(x, y, gamma=0, alpha=-1)"),
+            rhs=reference(ref.binary_cross_entropy_with_logits, transform=TO_BCE,
+                          label="bce_with_logits(x, y)"),
+            adapt=lambda c: c.with_params(gamma=0.0, alpha=-1.0),
+        ),
+        Relation(
+            name="gamma0_is_alpha_weighted_bce",
+            description=("with gamma=0 the focal loss is BCE-with-logits weighted by"
+                         " alpha*y + (1-alpha)*(1-y): alpha on the positive class"),
+            lhs=target(label="focal(x, y, gamma=0, alpha=a)"),
+            rhs=reference(ref.binary_cross_entropy_with_logits,
+                          transform=lambda c: _alpha_weights(
+                              compose(rename_inputs(inputs="input", targets="target"))(c)
+                          ).without_params("alpha", "gamma"),
+                          label="bce_with_logits(x, y, weight=a*y + (1-a)*(1-y))"),
+            adapt=lambda c: c.with_params(
+                gamma=0.0, alpha=float(np.clip(c.params.get("alpha", 0.25), 0.0, 1.0))),
+        ),
+        Relation(
+            name="focal_at_most_bce",
+            description="(1 - p_t)^gamma <= 1 and alpha_t <= 1, so focal <= BCE elementwise",
+            lhs=target(label="focal(x, y)"),
+            rhs=reference(ref.binary_cross_entropy_with_logits, transform=TO_BCE,
+                          label="bce_with_logits(x, y)"),
+            op="le",
+        ),
+    ),
+    edge_cases=(
+        Case({"inputs": np.array([1e4, -1e4, 1e4, -1e4, 0.0]),
+              "targets": np.array([1.0, 0.0, 0.0, 1.0, 0.5])},
+             {"gamma": 0.5}, label="saturated logits with gamma=0.5 (0 ** gamma)"),
+        Case({"inputs": np.array([[-1.3521], [0.4975], [-1.0178], [-0.3859], [-0.2923]]),
+              "targets": np.array([[1.0], [1.0], [0.0], [1.0], [1.0]])},
+             {"alpha": -1.0, "gamma": 2.0}, label="seed 000's focal example (0.3375 as a mean)"),
+    ),
+    implementations=("implementations.focal:sigmoid_focal_loss",),
+    conventions=(
+        "FL = alpha_t (1 - p_t)^gamma BCE(x, y), p_t = p y + (1 - p)(1 - y), alpha_t = alpha y +"
+        " (1 - alpha)(1 - y); a negative alpha disables alpha_t; 0^0 = 1; soft targets allowed;"
+        " default reduction 'none' (torchvision's)."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- softmax focal
+
+
+@st.composite
+def _softmax_focal_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.class_layout())
+    classes = shape[dom.class_axis(shape)]
+    x = draw(dom.array(shape, dom.logits()))
+    alpha = draw(_maybe(dom.array((classes,), st.floats(0.0, 1.0))))
+    gamma = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.5, 2.0]), st.floats(0.0, 5.0))))
+    ignore_index = draw(st.one_of(st.just(OMIT), st.sampled_from(IGNORE_INDICES)))
+    effective = -100 if ignore_index is OMIT else ignore_index
+    y = draw(dom.class_indices(dom.without_class_axis(shape), classes, effective))
+    return Case({"input": x, "target": y},
+                _params(alpha=alpha, gamma=gamma, ignore_index=ignore_index))
+
+
+def _valid_count(case: Case, reduction: str) -> float:
+    ignore = case.params.get("ignore_index", -100)
+    return float(np.sum(case.inputs["target"] != ignore))
+
+
+def _alpha_as_weight(case: Case) -> Case:
+    alpha = case.params.get("alpha")
+    out = case.without_params("alpha", "gamma")
+    return out if alpha is None else out.with_params(weight=alpha)
+
+
+register(LossSpec(
+    name="softmax_focal_loss",
+    family="classification",
+    summary="multi-class focal loss over a softmax, per-class alpha, ignore_index",
+    signature=("softmax_focal_loss(input, target, alpha=None, gamma=2.0, ignore_index=-100,"
+               " reduction='mean')"),
+    reference=ref.softmax_focal_loss,
+    cases=_softmax_focal_cases,
+    mean_denominator=_valid_count,
+    magnitude=lambda case, loss: _class_magnitude(case, loss, weight="alpha"),
+    nan_expected=lambda case, reduction: reduction == "mean" and _valid_count(case, "mean") == 0,
+    properties=(
+        *GENERIC,
+        LOGIT_SHIFT_INVARIANCE,
+        Relation(
+            name="gamma0_is_cross_entropy",
+            description="with gamma=0 and no alpha the softmax focal loss is cross-entropy",
+            lhs=target(label="focal(x, y, gamma=0)"),
+            rhs=reference(ref.cross_entropy, transform=_alpha_as_weight, label="ce(x, y)"),
+            adapt=lambda c: c.without_params("alpha").with_params(gamma=0.0),
+        ),
+        Relation(
+            name="gamma0_alpha_is_weighted_cross_entropy",
+            description="with gamma=0, alpha acts as cross-entropy's class weight (elementwise)",
+            lhs=target(label="focal(x, y, gamma=0, alpha=a)"),
+            rhs=reference(ref.cross_entropy, transform=_alpha_as_weight,
+                          label="ce(x, y, weight=a)"),
+            adapt=lambda c: c.with_params(gamma=0.0, alpha=c.params.get(
+                "alpha", np.linspace(0.1, 1.0, c.inputs["input"].shape[
+                    dom.class_axis(c.inputs["input"].shape)]))),
+            reductions=("none", "sum"),
+        ),
+    ),
+    edge_cases=(
+        Case({"input": np.array([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]]), "target": np.array([0, 2])},
+             {"gamma": 0.5}, label="p_t = 1 exactly with gamma=0.5"),
+        Case({"input": np.array([[0.5, -1.0]]), "target": np.array([-100])},
+             label="every target ignored"),
+    ),
+    implementations=("implementations.focal:softmax_focal_loss",),
+    conventions=(
+        "l_i = -alpha[y_i] (1 - p_{i,y_i})^gamma log p_{i,y_i} over softmax(input) on the class"
+        " axis (as cross_entropy); alpha=None means 1. 'mean' divides by the number of"
+        " non-ignored targets, not by the alpha-weighted count (so gamma=0 with alpha equals"
+        " weighted CE for 'none' and 'sum' only); all ignored gives NaN like cross_entropy."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- quality focal
+
+
+@st.composite
+def _qfl_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape())
+    x = draw(dom.array(shape, dom.logits()))
+    y = draw(dom.array(shape, dom.soft_targets()))
+    beta = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 4.0))))
+    return Case({"input": x, "target": y}, _params(beta=beta))
+
+
+DROP_ALL = keep_params()
+
+register(LossSpec(
+    name="quality_focal_loss",
+    family="classification",
+    summary="Quality Focal Loss (Generalized Focal Loss, Li et al. 2020), elementwise form",
+    signature="quality_focal_loss(input, target, beta=2.0, reduction='mean')",
+    reference=ref.quality_focal_loss,
+    cases=_qfl_cases,
+    magnitude=_logit_magnitude,
+    properties=(
+        *GENERIC,
+        Relation(
+            name="beta0_is_bce",
+            description="with beta=0 the quality focal loss is BCE-with-logits on soft targets",
+            lhs=target(label="qfl(x, y, beta=0)"),
+            rhs=reference(ref.binary_cross_entropy_with_logits, transform=DROP_ALL,
+                          label="bce_with_logits(x, y)"),
+            adapt=lambda c: c.with_params(beta=0.0),
+        ),
+        Relation(
+            name="qfl_at_most_bce",
+            description="|y - sigmoid(x)|^beta <= 1, so QFL <= BCE elementwise",
+            lhs=target(label="qfl(x, y)"),
+            rhs=reference(ref.binary_cross_entropy_with_logits, transform=DROP_ALL,
+                          label="bce_with_logits(x, y)"),
+            op="le",
+        ),
+    ),
+    edge_cases=(
+        Case({"input": np.array([1e4, -1e4, 0.0, 2.0]), "target": np.array([1.0, 0.0, 0.5, 0.3])},
+             {"beta": 0.5}, label="quality target met exactly (|y - sigma| = 0)"),
+    ),
+    implementations=("implementations.focal:quality_focal_loss",),
+    conventions=(
+        "QFL = |y - sigmoid(x)|^beta * BCE-with-logits(x, y), y a soft quality score in [0, 1];"
+        " mmdetection's variant that also takes class labels is an adapter's job."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- balanced BCE
+
+
+@st.composite
+def _balanced_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape(min_dims=2))
+    x = draw(dom.array(shape, dom.logits()))
+    y = draw(dom.array(shape, dom.binary_targets()))
+    return Case({"input": x, "target": y})
+
+
+register(LossSpec(
+    name="balanced_binary_cross_entropy_with_logits",
+    family="classification",
+    summary="class-balanced BCE on logits: beta = fraction of negatives per sample (seed 001)",
+    signature="balanced_binary_cross_entropy_with_logits(input, target, reduction='mean')",
+    reference=ref.balanced_binary_cross_entropy_with_logits,
+    cases=_balanced_cases,
+    magnitude=_logit_magnitude,
+    properties=(*GENERIC, Relation(
+        name="equals_bce_with_balancing_weights",
+        description=("balanced BCE == BCE-with-logits with weight beta*y + (1-beta)*(1-y),"
+                     " beta = 1 - mean(y) per sample"),
+        lhs=target(label="balanced_bce(x, y)"),
+        rhs=reference(ref.binary_cross_entropy_with_logits,
+                      transform=lambda c: c.with_params(
+                          weight=ref.balanced_bce_weights(c.inputs["target"])),
+                      label="bce_with_logits(x, y, weight=w_beta)"),
+    )),
+    edge_cases=(
+        Case({"input": np.array([[2.0, -1.0, 1e4]]), "target": np.array([[0.0, 0.0, 0.0]])},
+             label="no positives in the sample (beta = 1)"),
+        Case({"input": np.array([[2.0, -1.0], [-1e4, 3.0]]),
+              "target": np.array([[1.0, 1.0], [1.0, 0.0]])},
+             label="all positives in one sample (beta = 0)"),
+    ),
+    implementations=("implementations.balanced:balanced_binary_cross_entropy_with_logits",),
+    conventions=(
+        "input (N, d1, ...) with ndim >= 2; beta_n = 1 - mean(y_n) over the non-batch dims;"
+        " l = -(beta y log sigmoid(x) + (1 - beta)(1 - y) log(1 - sigmoid(x))); 'mean' over all"
+        " elements."
+    ),
+))

@@ -1,0 +1,1 @@
+"""Our torch implementations of losses torch.nn.functional lacks, and adapters to other code."""
