@@ -32,7 +32,8 @@ def _is_float_array(value: Any) -> bool:
 
 def round_array(value: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     """The float64 values that `value` takes once stored in `dtype` (round to nearest even)."""
-    return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float64)).to(dtype).double().numpy()
+    stored = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float64)).to(dtype)
+    return stored.double().numpy()
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Case:
         return replace(self, params={k: v for k, v in self.params.items() if k not in names})
 
     def rounded(self, dtype: torch.dtype) -> Case:
-        """The case as the target sees it in `dtype`: the reference is computed from these values."""
+        """The case as the target sees it in `dtype`; the reference is computed from it."""
 
         def fix(value: Any) -> Any:
             return round_array(value, dtype) if _is_float_array(value) else value

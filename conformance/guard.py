@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from conformance.case import Case
+from conformance.timing import timed
 
 
 class PropertyFailure(Exception):
@@ -82,7 +83,7 @@ class GuardedTarget:
         kwargs.update(overrides)
         try:
             # A target's warnings (deprecations, 'mean' of kl_div) would repeat once per example.
-            with time_limit(self.timeout), warnings.catch_warnings():
+            with time_limit(self.timeout), warnings.catch_warnings(), timed("target"):
                 warnings.simplefilter("ignore")
                 out = self.fn(*args, **kwargs)
         except _Alarm:
@@ -107,7 +108,8 @@ class GuardedTarget:
 def describe_call(kwargs: dict[str, Any]) -> str:
     parts = []
     for k, v in kwargs.items():
-        parts.append(f"{k}=<tensor {tuple(v.shape)}>" if isinstance(v, torch.Tensor) else f"{k}={v!r}")
+        shown = f"<tensor {tuple(v.shape)}>" if isinstance(v, torch.Tensor) else repr(v)
+        parts.append(f"{k}={shown}")
     return ", ".join(parts)
 
 

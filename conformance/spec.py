@@ -10,6 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.case import Case
+from conformance.timing import timed
 from conformance.tolerance import DEFAULT_RULE, ToleranceRule
 from reference.reduction import reduce
 
@@ -61,7 +62,7 @@ class LossSpec:
     def call_reference(self, case: Case, reduction: str, fn: Callable[..., np.ndarray] | None = None
                        ) -> np.ndarray:
         fn = fn or self.reference
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), timed("reference"):
             return np.asarray(fn(*case.inputs.values(), **case.params, reduction=reduction),
                               dtype=np.float64)
 

@@ -80,7 +80,8 @@ class Comparison:
         head = f"{self.problem}: " if self.problem else ""
         return (
             f"{head}got {self.actual!r}, expected {self.expected!r}{where}; "
-            f"abs err {self.worst_abs:.3g}, rel err {self.worst_rel:.3g}, allowed {self.allowed:.3g}"
+            f"abs err {self.worst_abs:.3g}, rel err {self.worst_rel:.3g},"
+            f" allowed {self.allowed:.3g}"
         )
 
 
@@ -115,7 +116,8 @@ def compare(
     problems[e_nan & ~nan_ok] = "the reference is NaN where the spec expects a value"
     problems[nan_ok & ~a_nan] = "the spec expects NaN here"
     problems[a_nan & ~e_nan] = "NaN where a finite value is expected"
-    problems[np.isinf(actual) & ~np.isinf(expected) & ~a_nan & ~e_nan] = "inf where the value is finite"
+    overflow = np.isinf(actual) & ~np.isinf(expected) & ~a_nan & ~e_nan
+    problems[overflow] = "inf where the value is finite"
     bad = problems != ""
     ratio = np.where(nan_ok & a_nan & e_nan, 0.0, ratio)
     ratio = np.where(bad, np.inf, np.nan_to_num(ratio, nan=np.inf))

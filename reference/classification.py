@@ -24,6 +24,7 @@ __all__ = [
     "class_index_weight_sum",
     "cross_entropy",
     "kl_div",
+    "log_softmax",
     "nll_loss",
     "quality_focal_loss",
     "sigmoid_focal_loss",
@@ -81,6 +82,13 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     is_top = np.arange(z.shape[-1]) == top
     rest = np.sum(np.where(is_top, 0.0, np.exp(shifted)), axis=-1, keepdims=True)
     return shifted - np.log1p(rest)
+
+
+def log_softmax(input: np.ndarray) -> np.ndarray:
+    """log softmax over torch's class axis (1, or 0 for a 1-D input), accurate to the last
+    digit also when one class dominates (see _log_softmax)."""
+    z, class_axis = _class_last(_as_float(input))
+    return np.moveaxis(_log_softmax(z), -1, class_axis)
 
 
 def _class_vector(value: np.ndarray | None, num_classes: int, name: str) -> np.ndarray:

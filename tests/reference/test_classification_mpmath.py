@@ -1,8 +1,11 @@
 """The float64 classification references against mpmath at 40 significant digits.
 
 Every mp_* function below is written straight from the loss's formula in mpmath; it
-shares no code with ``reference``. The float64 inputs are exact binary numbers, so the
-mp value is the true loss of exactly those inputs.
+shares no code with ``reference``. Where 40 digits would themselves cancel (1 - sigma(x)
+for large x, log p_t for p_t near 1) the mp code either works with more digits or uses
+an exact identity (1 - sigma(x) = 1 / (1 + e^x), -log p_y = log(1 + sum_{k!=y}
+e^(x_k - x_y))), each noted where it is used. The float64 inputs are exact binary
+numbers, so the mp value is the true loss of exactly those inputs.
 
 Agreement means |ref - mp| <= 1e-13 * |mp| + 1e-300 (the 1e-300 floor covers values
 that are zero or underflow in float64), plus, for the two formulas that subtract

@@ -1,0 +1,81 @@
+"""pytest plugin: gate a test suite on a spec.
+
+    # test_my_losses.py
+    from conformance.pytest_plugin import conformance_tests
+    import mypkg
+
+    test_focal = conformance_tests(mypkg.focal_loss, "sigmoid_focal_loss")   # one test per
+                                                                              # property x dtype
+    def test_ce(conformance):                       # or all at once, through the fixture
+        conformance(mypkg.cross_entropy, "cross_entropy")
+
+`pytest --conformance-profile=ci|default|thorough` picks the Hypothesis profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from conformance.profiles import PROFILES
+from conformance.report import SKIPPED
+from conformance.runner import DEFAULT_DTYPES, assert_conforms, check
+from conformance.spec import LossSpec, get_spec
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "loss conformance checks")
+    group.addoption(
+        "--conformance-profile",
+        choices=list(PROFILES),
+        default=None,
+        help="Hypothesis profile for conformance checks (default: $CONFORMANCE_PROFILE or"
+        " 'default')",
+    )
+
+
+def _profile(config: pytest.Config) -> str | None:
+    return config.getoption("conformance_profile", default=None)
+
+
+@pytest.fixture
+def conformance(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """`conformance(fn, spec, **options)` asserts that fn conforms (profile from the CLI)."""
+    profile = _profile(request.config)
+
+    def run(fn: Callable[..., Any], spec: str | LossSpec, **options: Any) -> Any:
+        options.setdefault("profile", profile)
+        return assert_conforms(fn, spec, **options)
+
+    return run
+
+
+def conformance_tests(
+    fn: Callable[..., Any],
+    spec: str | LossSpec,
+    *,
+    dtypes: Iterable[str] = DEFAULT_DTYPES,
+    **options: Any,
+) -> Callable[..., None]:
+    """A test function parametrized over the spec's properties x dtypes; assign it to a
+    `test_*` name in a test module. Options are those of `conformance.check`."""
+    resolved = get_spec(spec)
+    dtypes = tuple(dtypes)
+    params = [(p.name, d) for p in resolved.property_list() for d in dtypes]
+
+    @pytest.mark.parametrize(
+        ("property_name", "dtype"), params, ids=[f"{resolved.name}-{p}-{d}" for p, d in params]
+    )
+    def test(property_name: str, dtype: str, request: pytest.FixtureRequest) -> None:
+        opts = dict(options)
+        opts.setdefault("profile", _profile(request.config))
+        report = check(fn, resolved, properties=[property_name], dtypes=[dtype], **opts)
+        if report.ok:
+            return
+        if all(r.status == SKIPPED for r in report.results):
+            pytest.skip("; ".join(r.reason or "skipped" for r in report.results))
+        pytest.fail(str(report), pytrace=False)
+
+    return test

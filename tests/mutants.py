@@ -1,0 +1,343 @@
+"""Deliberately wrong loss implementations: each property must reject at least one.
+
+Two kinds: wrappers that break any conforming loss in one generic way (dtype, in-place edits,
+reductions, sign), and hand-written bugs of the kind found in real loss code (several from the
+seed documents).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from implementations import balanced, focal
+from implementations.reduction import reduce_loss
+
+Loss = Callable[..., torch.Tensor]
+
+
+# --------------------------------------------------------------------------- generic wrappers
+
+
+def returns_float64(fn: Loss) -> Loss:
+    """Computes in float64 and returns float64 whatever the input dtype."""
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        widen = [a.double() if a.is_floating_point() else a for a in args]
+        kw = {k: v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+              for k, v in kwargs.items()}
+        return fn(*widen, **kw)
+
+    return wrong
+
+
+def edits_first_input(fn: Loss) -> Loss:
+    """Correct value, but scales its first argument in place afterwards."""
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        args[0].mul_(0.5)
+        return out
+
+    return wrong
+
+
+def mean_is_sum(fn: Loss) -> Loss:
+    """'mean' forgets to divide."""
+
+    @functools.wraps(fn)
+    def wrong(*args, reduction="mean", **kwargs):
+        return fn(*args, reduction="sum" if reduction == "mean" else reduction, **kwargs)
+
+    return wrong
+
+
+def none_keeps_a_dim(fn: Loss) -> Loss:
+    """'none' returns the elementwise loss with an extra leading dimension."""
+
+    @functools.wraps(fn)
+    def wrong(*args, reduction="mean", **kwargs):
+        out = fn(*args, reduction=reduction, **kwargs)
+        return out.unsqueeze(0) if reduction == "none" else out
+
+    return wrong
+
+
+def shifted_down(fn: Loss) -> Loss:
+    """Subtracts a constant (a log-normaliser applied twice, say): the loss goes negative."""
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        return fn(*args, **kwargs) - 1.0
+
+    return wrong
+
+
+GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
+    "output_dtype": returns_float64,
+    "no_input_mutation": edits_first_input,
+    "reduction_consistency": none_keeps_a_dim,
+    "nonnegative": shifted_down,
+    "matches_reference": mean_is_sum,
+}
+
+
+# --------------------------------------------------------------------------- BCE family
+
+
+def bce_clamped_probabilities(input, target, weight=None, reduction="mean"):
+    """Clamps p to [1e-7, 1 - 1e-7] instead of clamping the log at -100."""
+    p = input.clamp(1e-7, 1 - 1e-7)
+    loss = -(target * torch.log(p) + (1 - target) * torch.log1p(-p))
+    if weight is not None:
+        loss = loss * weight
+    return reduce_loss(loss, reduction)
+
+
+def bce_logits_unstable(input, target, weight=None, reduction="mean", pos_weight=None):
+    """log(sigmoid(x)) formed directly: -inf once sigmoid underflows."""
+    p = torch.sigmoid(input)
+    pw = 1.0 if pos_weight is None else pos_weight
+    loss = -(pw * target * torch.log(p) + (1 - target) * torch.log(1 - p))
+    if weight is not None:
+        loss = loss * weight
+    return reduce_loss(loss, reduction)
+
+
+def bce_logits_weight_on_positives_only(input, target, weight=None, reduction="mean",
+                                        pos_weight=None):
+    """Applies `weight` to the positive term only."""
+    log_p, log_q = F.logsigmoid(input), F.logsigmoid(-input)
+    w = 1.0 if weight is None else weight
+    pw = 1.0 if pos_weight is None else pos_weight
+    loss = -(w * pw * target * log_p + (1 - target) * log_q)
+    return reduce_loss(loss, reduction)
+
+
+# --------------------------------------------------------------------------- cross entropy
+
+
+def _class_dim(x: torch.Tensor) -> int:
+    return 0 if x.dim() == 1 else 1
+
+
+def ce_smoothing_over_other_classes(input, target, weight=None, ignore_index=-100,
+                                    reduction="mean", label_smoothing=0.0):
+    """Label smoothing spread over the C - 1 wrong classes instead of all C."""
+    if target.is_floating_point() or label_smoothing == 0:
+        return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                               reduction=reduction, label_smoothing=label_smoothing)
+    classes = input.shape[_class_dim(input)]
+    valid = target != ignore_index
+    safe = torch.where(valid, target, torch.zeros_like(target))
+    onehot = F.one_hot(safe, classes).movedim(-1, _class_dim(input)).to(input.dtype)
+    off = label_smoothing / max(classes - 1, 1)
+    soft = onehot * (1 - label_smoothing) + (1 - onehot) * off
+    log_p = F.log_softmax(input, dim=_class_dim(input))
+    w = torch.ones(classes, dtype=input.dtype) if weight is None else weight
+    shape = [1] * input.dim()
+    shape[_class_dim(input)] = classes
+    loss = -(soft * log_p * w.view(shape)).sum(_class_dim(input))
+    loss = torch.where(valid, loss, torch.zeros_like(loss))
+    return reduce_loss(loss, reduction, w[safe][valid].sum())
+
+
+def ce_falsy_smoothing_default(input, target, weight=None, ignore_index=-100, reduction="mean",
+                               label_smoothing=None):
+    """`label_smoothing or 0.1`: an explicit 0.0 is falsy and turns into 0.1."""
+    eps = 0.0 if label_smoothing is None else (label_smoothing or 0.1)
+    return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                           reduction=reduction, label_smoothing=eps)
+
+
+def ce_clamped_logits(input, target, weight=None, ignore_index=-100, reduction="mean",
+                      label_smoothing=0.0):
+    """Clamps logits to [-30, 30] 'for stability': no longer shift invariant."""
+    return F.cross_entropy(input.clamp(-30, 30), target, weight=weight,
+                           ignore_index=ignore_index, reduction=reduction,
+                           label_smoothing=label_smoothing)
+
+
+def ce_probability_targets_ignore_weight(input, target, weight=None, ignore_index=-100,
+                                         reduction="mean", label_smoothing=0.0):
+    """The probability-target path drops the class weights."""
+    if target.is_floating_point():
+        weight = None
+    return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                           reduction=reduction, label_smoothing=label_smoothing)
+
+
+def ce_log_of_softmax(input, target, weight=None, ignore_index=-100, reduction="mean",
+                      label_smoothing=0.0):
+    """log(softmax(x)) in two steps: -inf for classes whose probability underflows."""
+    log_p = torch.log(torch.softmax(input, dim=_class_dim(input)))
+    if target.is_floating_point():
+        return F.cross_entropy(input, target, weight=weight, reduction=reduction,
+                               label_smoothing=label_smoothing)
+    loss = F.nll_loss(log_p, target, weight=weight, ignore_index=ignore_index,
+                      reduction=reduction)
+    if label_smoothing:
+        return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                               reduction=reduction, label_smoothing=label_smoothing)
+    return loss
+
+
+def ce_mean_over_all_targets(input, target, weight=None, ignore_index=-100, reduction="mean",
+                             label_smoothing=0.0):
+    """'mean' divides by every target, ignored and unweighted ones included."""
+    loss = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                           reduction="none", label_smoothing=label_smoothing)
+    return loss.mean() if reduction == "mean" else reduce_loss(loss, reduction)
+
+
+# --------------------------------------------------------------------------- KL
+
+
+def kl_negated(input, target, reduction="mean", log_target=False):
+    """Pointwise term with the sign flipped: q log(q/p) confused with p log(p/q)."""
+    return -F.kl_div(input, target, reduction=reduction, log_target=log_target)
+
+
+def kl_smoothed_log_target(input, target, reduction="mean", log_target=False):
+    """log(p + 1e-8) instead of log p: KL(p || p) is no longer 0 where p is small."""
+    if log_target:
+        return F.kl_div(input, target, reduction=reduction, log_target=True)
+    loss = target * (torch.log(target + 1e-8) - input)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.dim() else 1)
+    return reduce_loss(loss, reduction)
+
+
+# --------------------------------------------------------------------------- focal family
+
+
+def focal_alpha_on_wrong_class(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """alpha applied to the negatives and 1 - alpha to the positives."""
+    swapped = 1 - alpha if alpha >= 0 else alpha
+    return focal.sigmoid_focal_loss(inputs, targets, swapped, gamma, reduction)
+
+
+def focal_negative_alpha_not_disabled(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """Uses alpha_t even for alpha < 0 (torchvision's 'disable' convention missed)."""
+    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p = torch.sigmoid(inputs)
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = (alpha * targets + (1 - alpha) * (1 - targets)) * ce * (1 - p_t) ** gamma
+    return reduce_loss(loss, reduction)
+
+
+def focal_one_plus_alpha_typo(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """`(1 + alpha)` typed for `(1 - alpha)`: negatives weigh more than plain BCE."""
+    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p = torch.sigmoid(inputs)
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * targets + (1 + alpha) * (1 - targets)) * loss
+    return reduce_loss(loss, reduction)
+
+
+def softmax_focal_clamped_logits(input, target, alpha=None, gamma=2.0, ignore_index=-100,
+                                 reduction="mean"):
+    """Clamps logits to [-30, 30] before the softmax: no longer shift invariant."""
+    return focal.softmax_focal_loss(input.clamp(-30, 30), target, alpha, gamma, ignore_index,
+                                    reduction)
+
+
+def softmax_focal_seed004(input, target, alpha=None, gamma=2.0, ignore_index=-100,
+                          reduction="mean"):
+    """Seed 004's FocalLoss: alpha folded into CE's weights, so p_t = exp(-alpha * ce)."""
+    weighted_ce = F.cross_entropy(input, target, weight=alpha, ignore_index=ignore_index,
+                                  reduction="none")
+    p_t = torch.exp(-weighted_ce)
+    loss = (1 - p_t) ** gamma * weighted_ce
+    valid = target != ignore_index
+    return reduce_loss(loss, reduction, valid.sum())
+
+
+def softmax_focal_alpha_by_prediction(input, target, alpha=None, gamma=2.0, ignore_index=-100,
+                                      reduction="mean"):
+    """alpha indexed by the predicted class (argmax) instead of the target class."""
+    if alpha is None:
+        return focal.softmax_focal_loss(input, target, None, gamma, ignore_index, reduction)
+    plain = focal.softmax_focal_loss(input, target, None, gamma, ignore_index, "none")
+    predicted = input.argmax(dim=_class_dim(input))
+    loss = alpha.to(plain.dtype)[predicted] * plain
+    valid = target != ignore_index
+    return reduce_loss(loss, reduction, valid.sum())
+
+
+def softmax_focal_mean_counts_ignored(input, target, alpha=None, gamma=2.0, ignore_index=-100,
+                                      reduction="mean"):
+    """'mean' divides by every target, ignored ones included."""
+    loss = focal.softmax_focal_loss(input, target, alpha, gamma, ignore_index, "none")
+    return loss.mean() if reduction == "mean" else reduce_loss(loss, reduction)
+
+
+def qfl_hard_labels_in_bce(input, target, beta=2.0, reduction="mean"):
+    """The BCE part uses binarised targets (y > 0.5) while the modulation uses soft ones."""
+    ce = F.binary_cross_entropy_with_logits(input, (target > 0.5).to(input.dtype),
+                                            reduction="none")
+    distance = (target - torch.sigmoid(input)).abs()
+    return reduce_loss(ce * distance**beta, reduction)
+
+
+def qfl_missing_abs(input, target, beta=2.0, reduction="mean"):
+    """(y - sigmoid(x)) ** beta without abs: NaN for a negative base and a fractional beta."""
+    ce = F.binary_cross_entropy_with_logits(input, target, reduction="none")
+    return reduce_loss(ce * (target - torch.sigmoid(input)) ** beta, reduction)
+
+
+def balanced_bce_beta_over_batch(input, target, reduction="mean"):
+    """beta computed over the whole batch instead of per sample."""
+    beta = 1 - target.mean()
+    weight = beta * target + (1 - beta) * (1 - target)
+    return F.binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction)
+
+
+def balanced_bce_swapped_beta(input, target, reduction="mean"):
+    """beta on the negatives: the rare class is down-weighted instead of up-weighted."""
+    per_sample = tuple(range(1, input.dim()))
+    beta = 1 - target.mean(dim=per_sample, keepdim=True)
+    weight = (1 - beta) * target + beta * (1 - target)
+    return F.binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction)
+
+
+# (spec, mutant, property that must reject it)
+FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
+    ("binary_cross_entropy", bce_clamped_probabilities, "matches_reference"),
+    ("binary_cross_entropy_with_logits", bce_logits_unstable, "matches_reference"),
+    ("binary_cross_entropy_with_logits", bce_logits_weight_on_positives_only,
+     "equals_bce_of_sigmoid"),
+    ("cross_entropy", ce_smoothing_over_other_classes, "matches_reference"),
+    ("cross_entropy", ce_mean_over_all_targets, "reduction_consistency"),
+    ("cross_entropy", ce_clamped_logits, "logit_shift_invariance"),
+    ("cross_entropy", ce_falsy_smoothing_default, "label_smoothing_zero_is_plain"),
+    ("cross_entropy", ce_probability_targets_ignore_weight, "one_hot_equals_index_targets"),
+    ("cross_entropy", ce_log_of_softmax, "equals_nll_of_log_softmax"),
+    ("kl_div", kl_negated, "nonnegative"),
+    ("kl_div", kl_smoothed_log_target, "kl_of_a_distribution_with_itself_is_zero"),
+    ("sigmoid_focal_loss", focal_alpha_on_wrong_class, "matches_reference"),
+    ("sigmoid_focal_loss", focal_negative_alpha_not_disabled, "gamma0_alpha_off_is_bce"),
+    ("sigmoid_focal_loss", focal_alpha_on_wrong_class, "gamma0_is_alpha_weighted_bce"),
+    ("sigmoid_focal_loss", focal_one_plus_alpha_typo, "focal_at_most_bce"),
+    ("softmax_focal_loss", softmax_focal_seed004, "matches_reference"),
+    ("softmax_focal_loss", softmax_focal_clamped_logits, "logit_shift_invariance"),
+    ("softmax_focal_loss", softmax_focal_mean_counts_ignored, "gamma0_is_cross_entropy"),
+    ("softmax_focal_loss", softmax_focal_alpha_by_prediction,
+     "gamma0_alpha_is_weighted_cross_entropy"),
+    ("quality_focal_loss", qfl_hard_labels_in_bce, "beta0_is_bce"),
+    ("quality_focal_loss", qfl_missing_abs, "qfl_at_most_bce"),
+    ("balanced_binary_cross_entropy_with_logits", balanced_bce_swapped_beta, "matches_reference"),
+    ("balanced_binary_cross_entropy_with_logits", balanced_bce_beta_over_batch,
+     "equals_bce_with_balancing_weights"),
+]
+
+# Keep the names importable for reproducers (tests/ is on sys.path under pytest).
+__all__ = [name for name in dir() if not name.startswith("_")]
+_ = balanced

@@ -1,0 +1,44 @@
+"""Every property rejects a deliberately wrong implementation (see tests/mutants.py)."""
+
+from __future__ import annotations
+
+import pytest
+from mutants import FAMILY_MUTANTS, GENERIC_MUTANTS
+
+from conformance import all_specs, check
+from conformance.cli import load_target
+from conformance.report import FAILED
+
+
+def _generic_cases():
+    for spec in all_specs():
+        conforming = load_target(spec.implementations[0])
+        for prop, wrap in GENERIC_MUTANTS.items():
+            yield spec.name, wrap(conforming), prop, f"{spec.name}-{wrap.__name__}"
+
+
+CASES = [(s, m, p, f"{s}-{m.__name__}") for s, m, p in FAMILY_MUTANTS] + list(_generic_cases())
+
+
+@pytest.mark.parametrize(("spec", "mutant", "prop"), [c[:3] for c in CASES],
+                         ids=[c[3] for c in CASES])
+def test_property_rejects_mutant(spec, mutant, prop):
+    # float64 resolves the smallest errors; float32 is where a wrong output dtype shows.
+    report = check(mutant, spec, properties=[prop], dtypes=("float64", "float32"))
+    assert not report.ok
+    assert not report.errors, [r.reason for r in report.errors]
+    failed = [r for r in report.results if r.status == FAILED]
+    assert failed
+    failure = failed[0].failure
+    assert failure.property == prop
+    # The mutant is caught by what it computes, not by crashing on the inputs.
+    assert "the target raised" not in failure.message, failure.message
+    assert "conformance.recheck(" in failure.reproducer
+
+
+def test_every_property_of_every_spec_has_a_mutant():
+    covered = {(s, p) for s, _, p in FAMILY_MUTANTS}
+    covered |= {(spec.name, p) for spec in all_specs() for p in GENERIC_MUTANTS}
+    missing = [(spec.name, prop.name) for spec in all_specs() for prop in spec.property_list()
+               if (spec.name, prop.name) not in covered]
+    assert not missing, f"properties no mutant shows can fail: {missing}"
