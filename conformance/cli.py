@@ -131,9 +131,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _run_table(reports: list[Report], dtypes: Sequence[str]) -> str:
-    rows = [("spec / implementation", "property", *dtypes)]
+    header = ("property", *dtypes)
+    rows: list[tuple[str, ...]] = [header]
     for report in reports:
-        rows.append((f"{report.spec}  ({report.target})", "", *[""] * len(dtypes)))
+        rows.append((f"{report.spec}  ({report.target})",))  # a heading line, not a cell
         cells: dict[tuple[str, str], str] = {}
         order: list[str] = []
         for r in report.results:
@@ -141,10 +142,13 @@ def _run_table(reports: list[Report], dtypes: Sequence[str]) -> str:
                 order.append(r.property)
             cells[(r.property, r.dtype)] = f"{r.verdict()} {r.examples}"
         for prop in order:
-            rows.append(("", prop, *(cells.get((prop, d), "-") for d in dtypes)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+            rows.append(("  " + prop, *(cells.get((prop, d), "-") for d in dtypes)))
+    cells_rows = [row for row in rows if len(row) == len(header)]
+    widths = [max(len(row[i]) for row in cells_rows) for i in range(len(header))]
+    return "\n".join(
+        row[0] if len(row) == 1 else
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows)
 
 
 def builtin_targets(specs: Sequence[LossSpec]) -> list[tuple[LossSpec, str]]:

@@ -1,0 +1,239 @@
+"""The engine itself: misbehaving targets, the tolerance rule, exact printing, determinism."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import time
+
+import mutants
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import conformance
+from conformance.case import Case, format_case
+from conformance.report import ERROR, FAILED
+from conformance.tolerance import DEFAULT_RULE, compare
+
+BCE = "binary_cross_entropy"
+
+
+def _messages(report):
+    return [r.failure.message for r in report.results if r.failure] + [
+        r.reason for r in report.results if r.reason]
+
+
+# --------------------------------------------------------------------------- bad targets
+
+
+def raises(input, target, **kwargs):
+    raise RuntimeError("boom")
+
+
+def returns_python_float(input, target, **kwargs):
+    return float(F.binary_cross_entropy(input, target, **kwargs).sum())
+
+
+def returns_integers(input, target, **kwargs):
+    return F.binary_cross_entropy(input, target, **kwargs).round().long()
+
+
+def sums_for_none(input, target, reduction="mean", **kwargs):
+    return F.binary_cross_entropy(input, target, reduction="sum" if reduction == "none"
+                                  else reduction, **kwargs)
+
+
+def hangs(input, target, **kwargs):
+    while True:
+        pass
+
+
+def test_a_target_that_raises_is_reported_and_every_property_still_runs():
+    report = conformance.check(raises, BCE, dtypes=("float32",))
+    assert not report.ok
+    assert len(report.results) == len(conformance.get_spec(BCE).property_list())
+    assert all(r.status == FAILED for r in report.results)
+    assert all("the target raised RuntimeError: boom" in m for m in _messages(report))
+
+
+def test_a_non_tensor_result_is_named():
+    report = conformance.check(returns_python_float, BCE, dtypes=("float32",),
+                               properties=["matches_reference"])
+    assert "returned float, not a torch.Tensor" in report.failures[0].message
+
+
+def test_an_integer_result_is_named():
+    report = conformance.check(returns_integers, BCE, dtypes=("float32",),
+                               properties=["matches_reference"])
+    assert "torch.int64 tensor" in report.failures[0].message
+
+
+def test_a_wrong_shape_is_named():
+    report = conformance.check(sums_for_none, BCE, dtypes=("float32",),
+                               properties=["matches_reference"])
+    failure = report.failures[0]
+    assert failure.reduction == "none"
+    assert "output shape ()" in failure.message
+
+
+def test_a_hanging_target_times_out_and_the_rest_is_skipped():
+    start = time.perf_counter()
+    report = conformance.check(hangs, BCE, dtypes=("float32", "float64"), timeout=0.3)
+    assert time.perf_counter() - start < 10
+    assert not report.ok
+    assert all(r.status == ERROR for r in report.results)
+    assert "did not return within 0.3s" in report.results[0].reason
+    assert all("hung earlier" in r.reason for r in report.results[1:])
+
+
+def test_an_in_place_edit_names_the_argument():
+    report = conformance.check(mutants.edits_first_input(F.binary_cross_entropy), BCE,
+                               dtypes=("float32",), properties=["no_input_mutation"])
+    assert "modified its argument 'input' in place" in report.failures[0].message
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+def test_unknown_spec_suggests_a_close_name():
+    with pytest.raises(conformance.UnknownSpec, match="Did you mean 'cross_entropy'"):
+        conformance.check(F.cross_entropy, "cross_entropyy")
+
+
+def test_unknown_property_and_dtype_are_rejected_up_front():
+    with pytest.raises(ValueError, match="no property 'nope'"):
+        conformance.check(F.cross_entropy, "cross_entropy", properties=["nope"])
+    with pytest.raises(ValueError, match="unknown dtype"):
+        conformance.check(F.cross_entropy, "cross_entropy", dtypes=["float8"])
+
+
+def test_assert_conforms_raises_with_the_report():
+    with pytest.raises(conformance.ConformanceError) as info:
+        conformance.assert_conforms(mutants.bce_clamped_probabilities, BCE,
+                                    properties=["matches_reference"])
+    assert "DOES NOT CONFORM" in str(info.value)
+    assert info.value.report.failures
+
+
+def test_cuda_runs_or_is_skipped_cleanly():
+    report = conformance.check(F.binary_cross_entropy, BCE, devices=["cpu", "cuda"],
+                               properties=["matches_reference"], dtypes=("float32",))
+    assert report.ok
+    devices = {r.device for r in report.results}
+    if torch.cuda.is_available():
+        assert devices == {"cpu", "cuda"}
+    else:
+        assert devices == {"cpu"}
+        assert any("no CUDA device" in note for note in report.notes)
+
+
+# --------------------------------------------------------------------------- tolerance rule
+
+
+def test_nan_never_passes_unless_declared():
+    assert not compare(np.array(math.nan), np.array(1.0), np.array(1e9)).ok
+    assert not compare(np.array(math.nan), np.array(math.nan), np.array(1e9)).ok
+    assert compare(np.array(math.nan), np.array(math.nan), np.array(0.0), nan_expected=True).ok
+    declared = compare(np.array(1.0), np.array(math.nan), np.array(1e9), nan_expected=True)
+    assert not declared.ok and declared.problem == "the spec expects NaN here"
+
+
+def test_infinities_must_match_exactly():
+    assert compare(np.array(math.inf), np.array(math.inf), np.array(0.0)).ok
+    assert not compare(np.array(math.inf), np.array(1e30), np.array(1e300)).ok
+    assert not compare(np.array(-math.inf), np.array(math.inf), np.array(1e300)).ok
+
+
+def test_upper_bound_comparison():
+    assert compare(np.array([0.5, 1.0]), np.array([1.0, 1.0]), np.array(0.0), op="le").ok
+    over = compare(np.array([0.5, 1.5]), np.array([1.0, 1.0]), np.array(0.1), op="le")
+    assert not over.ok and over.index == (1,)
+
+
+def test_rule_scales_with_dtype_eps_and_scale():
+    scale = np.array([1.0, 10.0])
+    f32 = DEFAULT_RULE.allowed(scale, torch.float32, 1)
+    f64 = DEFAULT_RULE.allowed(scale, torch.float64, 1)
+    eps32, eps64 = torch.finfo(torch.float32).eps, torch.finfo(torch.float64).eps
+    assert f32[1] / f32[0] == pytest.approx(10.0)
+    assert f32[0] / f64[0] == pytest.approx(eps32 / eps64)
+    # Accumulating 1024 terms allows (1 + log2 1024) = 11 times more.
+    assert DEFAULT_RULE.allowed(scale, torch.float32, 1024)[0] / f32[0] == pytest.approx(11.0,
+                                                                                      rel=1e-6)
+
+
+# --------------------------------------------------------------------------- exact printing
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_printed_case_rebuilds_the_exact_tensors(dtype):
+    raw = np.array([1 / 3, -2.5e-8, 1e4, 0.1, -0.0, 65504.0 if dtype == torch.float16 else 1e30])
+    case = Case({"input": raw, "target": np.array([0, 1, 2])},
+                {"weight": np.array([0.7, 1 / 7])}).rounded(dtype)
+    namespace: dict = {"torch": torch}
+    exec(format_case(case, dtype), namespace)
+    assert namespace["input"].dtype == dtype
+    assert torch.equal(namespace["input"], torch.tensor(case.inputs["input"]).to(dtype))
+    assert torch.equal(namespace["params"]["weight"],
+                       torch.tensor(case.params["weight"]).to(dtype))
+    assert namespace["target"].dtype == torch.int64
+
+
+def test_reproducer_reproduces_the_failure():
+    report = conformance.check(mutants.bce_clamped_probabilities, BCE,
+                               properties=["matches_reference"], dtypes=("float32",))
+    [failure] = report.failures
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(failure.reproducer, {})
+    printed = out.getvalue()
+    assert "binary_cross_entropy / matches_reference [float32, cpu]" in printed
+    assert "does not hold" in printed
+
+
+def test_recheck_on_a_conforming_input_says_it_holds(capsys):
+    found = conformance.recheck(F.binary_cross_entropy, BCE, "matches_reference",
+                                {"input": torch.tensor([0.25, 1.0]),
+                                 "target": torch.tensor([1.0, 1.0])})
+    assert found is None
+    assert "holds on this input" in capsys.readouterr().out
+
+
+def test_report_text_names_everything_a_user_needs():
+    report = conformance.check(mutants.focal_alpha_on_wrong_class, "sigmoid_focal_loss",
+                               properties=["matches_reference"], dtypes=("float32",))
+    text = str(report)
+    failure = report.failures[0]
+    for needle in ("DOES NOT CONFORM", "sigmoid_focal_loss / matches_reference [float32, cpu]",
+                   "parameters:", "worst error: abs", "inputs =", "reproduce:",
+                   "conformance.recheck("):
+        assert needle in text, needle
+    assert failure.comparison is not None and failure.comparison.worst_abs > 0
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_ci_profile_verdicts_repeat_exactly():
+    def run():
+        report = conformance.check(mutants.ce_smoothing_over_other_classes, "cross_entropy",
+                                   properties=["matches_reference"], profile="ci")
+        return [(r.status, r.examples, str(r.failure) if r.failure else None)
+                for r in report.results]
+
+    assert run() == run()
+
+
+def test_every_profile_runs_the_named_edge_cases():
+    # Named edge cases run before any generated example: one example is enough to find
+    # seed 004's focal bug, which needs a per-class alpha.
+    spec = conformance.get_spec("softmax_focal_loss")
+    labels = [c.label for c in spec.edge_cases]
+    assert "per-class alpha with gamma=2" in labels
+    report = conformance.check(mutants.softmax_focal_seed004, spec,
+                               properties=["matches_reference"], dtypes=("float64",),
+                               max_examples=1)
+    assert report.failures[0].case.label in labels
