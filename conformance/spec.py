@@ -32,6 +32,7 @@ class LossSpec:
     reference:       the float64 NumPy ground truth, called like the canonical signature.
     cases:           a Hypothesis strategy of valid inputs (the named input domains).
     reductions:      reductions the loss supports; each property checks every one of them.
+                     Empty for a function without a `reduction` argument (a pairwise metric).
     mean_denominator: what 'mean' (and 'batchmean') divide the sum by, for this case.
     magnitude:       elementwise error scale (shape of the 'none' output) for the tolerance rule.
     properties:      generic properties (registered names) and relations (family invariants).
@@ -59,11 +60,22 @@ class LossSpec:
     conventions: str = ""
     differentiable: tuple[str, ...] = field(default=("input",))
 
-    def call_reference(self, case: Case, reduction: str, fn: Callable[..., np.ndarray] | None = None
-                       ) -> np.ndarray:
+    @property
+    def calls(self) -> tuple[str | None, ...]:
+        """The reductions to visit; None stands for a call without a reduction argument."""
+        return self.reductions or (None,)
+
+    @property
+    def elementwise_reduction(self) -> str | None:
+        return "none" if "none" in self.reductions else None
+
+    def call_reference(
+        self, case: Case, reduction: str | None, fn: Callable[..., np.ndarray] | None = None
+    ) -> np.ndarray:
         fn = fn or self.reference
+        kwargs = {} if reduction is None else {"reduction": reduction}
         with np.errstate(all="ignore"), timed("reference"):
-            return np.asarray(fn(*case.inputs.values(), **case.params, reduction=reduction),
+            return np.asarray(fn(*case.inputs.values(), **case.params, **kwargs),
                               dtype=np.float64)
 
     def denominator(self, case: Case, reduction: str) -> float:
@@ -71,17 +83,17 @@ class LossSpec:
             return float(self.mean_denominator(case, reduction))
         return float(self.call_reference(case, "none").size)
 
-    def scale(self, case: Case, reduction: str) -> np.ndarray:
+    def scale(self, case: Case, reduction: str | None) -> np.ndarray:
         """Error scale of the output of `reduction`: the elementwise magnitude, reduced alike."""
-        elementwise = self.magnitude(case, self.call_reference(case, "none"))
-        if reduction == "none":
+        elementwise = self.magnitude(case, self.call_reference(case, self.elementwise_reduction))
+        if reduction in ("none", None):
             return elementwise
         denominator = None if reduction == "sum" else self.denominator(case, reduction)
         with np.errstate(all="ignore"):
             out = reduce(elementwise, "sum" if reduction == "sum" else "mean", denominator)
         return np.nan_to_num(out, nan=0.0, posinf=np.inf)
 
-    def expects_nan(self, case: Case, reduction: str) -> bool:
+    def expects_nan(self, case: Case, reduction: str | None) -> bool:
         return bool(self.nan_expected and self.nan_expected(case, reduction))
 
     def property_list(self) -> list[Property]:

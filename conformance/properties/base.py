@@ -24,8 +24,15 @@ class Context:
     dtype: torch.dtype
     device: str
 
-    def call(self, case: Case, reduction: str, **overrides: Any) -> torch.Tensor:
-        out, _, _ = self.target(case, self.dtype, self.device, reduction=reduction, **overrides)
+    def invoke(
+        self, case: Case, reduction: str | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, Any]]:
+        """Call the target; `reduction=None` calls it without a reduction argument."""
+        kwargs = {} if reduction is None else {"reduction": reduction}
+        return self.target(case, self.dtype, self.device, **kwargs)
+
+    def call(self, case: Case, reduction: str | None) -> torch.Tensor:
+        out, _, _ = self.invoke(case, reduction)
         if not out.is_floating_point():
             raise TargetError(
                 f"the target returned a {out.dtype} tensor for reduction={reduction!r};"
@@ -33,10 +40,10 @@ class Context:
             )
         return out
 
-    def values(self, case: Case, reduction: str) -> np.ndarray:
+    def values(self, case: Case, reduction: str | None) -> np.ndarray:
         return to_numpy(self.call(case, reduction))
 
-    def allowed(self, case: Case, reduction: str) -> np.ndarray:
+    def allowed(self, case: Case, reduction: str | None) -> np.ndarray:
         return self.spec.tolerance.allowed(
             self.spec.scale(case, reduction), self.dtype, case.numel()
         )
@@ -48,7 +55,7 @@ class Context:
         allowed: np.ndarray,
         *,
         case: Case,
-        reduction: str,
+        reduction: str | None,
         what: str,
         op: str = "eq",
         nan_expected: bool = False,

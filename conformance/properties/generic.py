@@ -64,7 +64,7 @@ class OutputDtype(Property):
     description = "the output's dtype equals the input's dtype under every reduction"
 
     def check(self, ctx: Context, case: Case) -> float:
-        for reduction in ctx.spec.reductions:
+        for reduction in ctx.spec.calls:
             out = ctx.call(case, reduction)
             if out.dtype != ctx.dtype:
                 raise PropertyFailure(
@@ -79,8 +79,8 @@ class NoInputMutation(Property):
     description = "the target leaves every tensor it is given unchanged"
 
     def check(self, ctx: Context, case: Case) -> float:
-        for reduction in ctx.spec.reductions:
-            _, args, kwargs = ctx.target(case, ctx.dtype, ctx.device, reduction=reduction)
+        for reduction in ctx.spec.calls:
+            _, args, kwargs = ctx.invoke(case, reduction)
             given = dict(zip(case.inputs, args, strict=True))
             given.update({k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
             original = {**case.inputs, **case.params}
@@ -103,7 +103,7 @@ class NonNegative(Property):
 
     def check(self, ctx: Context, case: Case) -> float:
         usage = 0.0
-        reductions = ctx.spec.nonnegative_reductions or ctx.spec.reductions
+        reductions = ctx.spec.nonnegative_reductions or ctx.spec.calls
         for reduction in reductions:
             if ctx.spec.expects_nan(case, reduction):
                 continue  # the value is declared NaN: matches_reference checks that

@@ -32,7 +32,9 @@ class Side:
     reference: Callable[..., np.ndarray] | None = None  # None: the spec's own reference
     label: str = ""
 
-    def evaluate(self, ctx: Context, case: Case, reduction: str) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(
+        self, ctx: Context, case: Case, reduction: str | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The side's values and their allowed error."""
         mapped = self.transform(case)
         if self.on_target:
@@ -70,8 +72,8 @@ class Relation(Property):
     def check(self, ctx: Context, case: Case) -> float:
         usage = 0.0
         wanted = self.reductions(case) if callable(self.reductions) else self.reductions
-        for reduction in wanted or ctx.spec.reductions:
-            if reduction not in ctx.spec.reductions:
+        for reduction in wanted or ctx.spec.calls:
+            if reduction not in ctx.spec.calls:
                 continue
             lhs, lhs_tol = self.lhs.evaluate(ctx, case, reduction)
             rhs, rhs_tol = self.rhs.evaluate(ctx, case, reduction)

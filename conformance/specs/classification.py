@@ -14,6 +14,7 @@ from conformance import domains as dom
 from conformance.case import Case
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, register
+from conformance.specs.common import GENERIC, OMIT, maybe, params, zero_loss
 from conformance.specs.transforms import (
     LOGIT_SHIFT_INVARIANCE,
     compose,
@@ -21,17 +22,6 @@ from conformance.specs.transforms import (
     rename_inputs,
 )
 from reference import classification as ref
-
-GENERIC = ("reduction_consistency", "output_dtype", "no_input_mutation", "nonnegative")
-OMIT = object()  # a drawn parameter left out of the call, so the target's default is exercised
-
-
-def _params(**drawn: object) -> dict[str, object]:
-    return {k: v for k, v in drawn.items() if v is not OMIT}
-
-
-def _maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
-    return st.one_of(st.just(OMIT), strategy)
 
 
 def _weight_scale(case: Case, name: str = "weight") -> float:
@@ -60,8 +50,8 @@ def _bce_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape())
     p = draw(dom.array(shape, dom.probabilities()))
     y = draw(dom.array(shape, dom.soft_targets()))
-    weight = draw(_maybe(dom.array(shape, dom.positive_weights())))
-    return Case({"input": p, "target": y}, _params(weight=weight))
+    weight = draw(maybe(dom.array(shape, dom.positive_weights())))
+    return Case({"input": p, "target": y}, params(weight=weight))
 
 
 register(LossSpec(
@@ -94,9 +84,9 @@ def _bce_logits_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape(min_dims=1))
     x = draw(dom.array(shape, dom.logits()))
     y = draw(dom.array(shape, dom.soft_targets()))
-    weight = draw(_maybe(dom.array(shape, dom.positive_weights())))
-    pos_weight = draw(_maybe(dom.array(shape[-1:], dom.positive_weights())))
-    return Case({"input": x, "target": y}, _params(weight=weight, pos_weight=pos_weight))
+    weight = draw(maybe(dom.array(shape, dom.positive_weights())))
+    pos_weight = draw(maybe(dom.array(shape[-1:], dom.positive_weights())))
+    return Case({"input": x, "target": y}, params(weight=weight, pos_weight=pos_weight))
 
 
 def _safe_logits_without_pos_weight(case: Case) -> Case:
@@ -153,18 +143,18 @@ def _cross_entropy_cases(draw: st.DrawFn, smoothing: bool = True) -> Case:
     shape = draw(dom.class_layout())
     classes = shape[dom.class_axis(shape)]
     x = draw(dom.array(shape, dom.logits()))
-    weight = draw(_maybe(dom.array((classes,), dom.positive_weights())))
-    label_smoothing = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.1, 1.0]),
+    weight = draw(maybe(dom.array((classes,), dom.positive_weights())))
+    label_smoothing = draw(maybe(st.one_of(st.sampled_from([0.0, 0.1, 1.0]),
                                             st.floats(0.0, 1.0)))) if smoothing else OMIT
     if draw(st.booleans()):
         y = draw(dom.class_probabilities(shape))
         return Case({"input": x, "target": y},
-                    _params(weight=weight, label_smoothing=label_smoothing))
+                    params(weight=weight, label_smoothing=label_smoothing))
     ignore_index = draw(st.one_of(st.just(OMIT), st.sampled_from(IGNORE_INDICES)))
     effective = -100 if ignore_index is OMIT else ignore_index
     y = draw(dom.class_indices(dom.without_class_axis(shape), classes, effective))
     return Case({"input": x, "target": y},
-                _params(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing))
+                params(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing))
 
 
 def _has_index_target(case: Case) -> bool:
@@ -314,12 +304,12 @@ register(LossSpec(
 def _kl_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.class_layout())
     log_q = ref.log_softmax(draw(dom.array(shape, dom.logits(100.0))))
-    log_target = draw(_maybe(st.booleans()))
+    log_target = draw(maybe(st.booleans()))
     if log_target is True:
         t = ref.log_softmax(draw(dom.array(shape, dom.logits(100.0))))
     else:
         t = draw(dom.class_probabilities(shape))
-    return Case({"input": log_q, "target": t}, _params(log_target=log_target))
+    return Case({"input": log_q, "target": t}, params(log_target=log_target))
 
 
 def _kl_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
@@ -345,10 +335,6 @@ def _log_q_equals_p(case: Case) -> Case:
         return case.with_inputs(input=np.where(t > 0, np.log(np.where(t > 0, t, 1.0)), -50.0))
 
 
-def _zero_loss(input: np.ndarray, target: np.ndarray, reduction: str, **_: object) -> np.ndarray:
-    return np.zeros(np.shape(input)) if reduction == "none" else np.zeros(())
-
-
 register(LossSpec(
     name="kl_div",
     family="classification",
@@ -364,7 +350,7 @@ register(LossSpec(
         name="kl_of_a_distribution_with_itself_is_zero",
         description="KL(p || p) == 0 under every reduction, elementwise too",
         lhs=target(label="kl_div(log p, p)"),
-        rhs=reference(_zero_loss, label="0"),
+        rhs=reference(zero_loss, label="0"),
         adapt=_log_q_equals_p,
     )),
     edge_cases=(
@@ -390,10 +376,10 @@ def _sigmoid_focal_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape())
     x = draw(dom.array(shape, dom.logits()))
     y = draw(dom.array(shape, st.one_of(dom.binary_targets(), dom.soft_targets())))
-    alpha = draw(_maybe(st.one_of(st.sampled_from([-1.0, 0.0, 0.25, 1.0]), st.floats(0.0, 1.0))))
-    gamma = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0]),
+    alpha = draw(maybe(st.one_of(st.sampled_from([-1.0, 0.0, 0.25, 1.0]), st.floats(0.0, 1.0))))
+    gamma = draw(maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0]),
                                   st.floats(0.0, 5.0))))
-    return Case({"inputs": x, "targets": y}, _params(alpha=alpha, gamma=gamma))
+    return Case({"inputs": x, "targets": y}, params(alpha=alpha, gamma=gamma))
 
 
 def _alpha_weights(case: Case) -> Case:
@@ -468,13 +454,13 @@ def _softmax_focal_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.class_layout())
     classes = shape[dom.class_axis(shape)]
     x = draw(dom.array(shape, dom.logits()))
-    alpha = draw(_maybe(dom.array((classes,), st.floats(0.0, 1.0))))
-    gamma = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.5, 2.0]), st.floats(0.0, 5.0))))
+    alpha = draw(maybe(dom.array((classes,), st.floats(0.0, 1.0))))
+    gamma = draw(maybe(st.one_of(st.sampled_from([0.0, 0.5, 2.0]), st.floats(0.0, 5.0))))
     ignore_index = draw(st.one_of(st.just(OMIT), st.sampled_from(IGNORE_INDICES)))
     effective = -100 if ignore_index is OMIT else ignore_index
     y = draw(dom.class_indices(dom.without_class_axis(shape), classes, effective))
     return Case({"input": x, "target": y},
-                _params(alpha=alpha, gamma=gamma, ignore_index=ignore_index))
+                params(alpha=alpha, gamma=gamma, ignore_index=ignore_index))
 
 
 def _valid_count(case: Case, reduction: str) -> float:
@@ -548,8 +534,8 @@ def _qfl_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape())
     x = draw(dom.array(shape, dom.logits()))
     y = draw(dom.array(shape, dom.soft_targets()))
-    beta = draw(_maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 4.0))))
-    return Case({"input": x, "target": y}, _params(beta=beta))
+    beta = draw(maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 4.0))))
+    return Case({"input": x, "target": y}, params(beta=beta))
 
 
 DROP_ALL = keep_params()

@@ -1,0 +1,27 @@
+"""Pieces every family's declarations use."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+# Generic properties most losses declare (matches_reference is always included).
+GENERIC = ("reduction_consistency", "output_dtype", "no_input_mutation", "nonnegative")
+
+OMIT = object()  # a drawn parameter left out of the call, so the target's default is exercised
+
+
+def params(**drawn: object) -> dict[str, object]:
+    """Keyword parameters of a case, without those drawn as OMIT."""
+    return {k: v for k, v in drawn.items() if v is not OMIT}
+
+
+def maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    """The parameter, or OMIT (the target's own default)."""
+    return st.one_of(st.just(OMIT), strategy)
+
+
+def zero_loss(input: np.ndarray, *_: object, reduction: str | None = None,
+              **__: object) -> np.ndarray:
+    """The reference of a loss that is 0: elementwise zeros, or a 0-d zero once reduced."""
+    return np.zeros(np.shape(input)) if reduction in ("none", None) else np.zeros(())
