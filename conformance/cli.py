@@ -18,7 +18,7 @@ from typing import Any
 from conformance.case import DTYPES
 from conformance.profiles import PROFILES
 from conformance.report import Report
-from conformance.runner import DEFAULT_DTYPES, check
+from conformance.runner import DEFAULT_DTYPES, OptionError, check
 from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
 
 EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE = 0, 1, 2
@@ -36,13 +36,18 @@ def load_target(path: str) -> Callable[..., Any]:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
         raise UsageError(f"{path!r} is not MODULE:ATTR (for example torch.nn.functional:mse_loss)")
-    sys.path.insert(0, str(Path.cwd()))  # a user's local module, as `python -m` would see it
+    # A user's local module, as `python -m` would see it; a file's own folder for its imports.
+    folder = str(Path(module_name).resolve().parent) if module_name.endswith(".py") else str(
+        Path.cwd())
+    sys.path.insert(0, folder)
     try:
         if module_name.endswith(".py"):
-            file_spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
+            name = Path(module_name).stem
+            file_spec = importlib.util.spec_from_file_location(name, module_name)
             if file_spec is None or file_spec.loader is None:
                 raise UsageError(f"cannot load {module_name!r}")
             module = importlib.util.module_from_spec(file_spec)
+            sys.modules[name] = module  # dataclasses and pickling look a module up by name
             file_spec.loader.exec_module(module)
         else:
             module = importlib.import_module(module_name)
@@ -52,7 +57,8 @@ def load_target(path: str) -> Callable[..., Any]:
         raise UsageError(
             f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
     finally:
-        sys.path.pop(0)
+        if folder in sys.path:
+            sys.path.remove(folder)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -63,12 +69,25 @@ def load_target(path: str) -> Callable[..., Any]:
     return obj
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _writable(path: str | None) -> None:
+    """Fail before a long run, not after it, when the report cannot be written."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"cannot write {path!r}: its folder does not exist")
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(PROFILES), default=None,
                         help="Hypothesis profile (default: $CONFORMANCE_PROFILE or 'default')")
     parser.add_argument("--dtype", dest="dtypes", action="append", choices=list(DTYPES),
                         help=f"dtype to test; repeatable (default: {', '.join(DEFAULT_DTYPES)})")
-    parser.add_argument("--max-examples", type=int, default=None,
+    parser.add_argument("--max-examples", type=_positive_int, default=None,
                         help="examples per property (overrides the profile)")
     parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed")
     parser.add_argument("--timeout", type=float, default=10.0,
@@ -89,11 +108,17 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _write_json(path: str | None, reports: list[Report]) -> None:
     if path:
-        Path(path).write_text(json.dumps([r.to_dict() for r in reports], indent=2))
+        try:
+            Path(path).write_text(json.dumps([r.to_dict() for r in reports], indent=2))
+        except OSError as exc:
+            raise UsageError(f"cannot write {path!r}: {exc}") from exc
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     specs = [s for s in all_specs() if args.family in (None, s.family)]
+    if not specs:
+        families = sorted({s.family for s in all_specs()})
+        raise UsageError(f"no family {args.family!r}; families: {', '.join(families)}")
     width = max(len(s.name) for s in specs)
     for spec in specs:
         print(f"{spec.name.ljust(width)}  [{spec.family}] {spec.summary}")
@@ -124,6 +149,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     spec = get_spec(args.spec)
     fn = load_target(args.target)
+    _writable(args.json_path)
     report = check(fn, spec, properties=args.properties, **_options(args))
     print(report)
     _write_json(args.json_path, [report])
@@ -157,6 +183,7 @@ def builtin_targets(specs: Sequence[LossSpec]) -> list[tuple[LossSpec, str]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     specs = [get_spec(name) for name in args.specs] if args.specs else all_specs()
+    _writable(args.json_path)
     options = _options(args)
     reports: list[Report] = []
     start = time.perf_counter()
@@ -217,6 +244,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (UsageError, UnknownSpec, ValueError) as exc:
+    except (UsageError, UnknownSpec, OptionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -63,7 +63,14 @@ def conformance_tests(
     `test_*` name in a test module. Options are those of `conformance.check`."""
     resolved = get_spec(spec)
     dtypes = tuple(dtypes)
-    params = [(p.name, d) for p in resolved.property_list() for d in dtypes]
+    wanted = options.pop("properties", None)
+    names = [p.name for p in resolved.property_list()]
+    if wanted is not None:
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            raise ValueError(f"spec {resolved.name!r} has no property {unknown}")
+        names = [n for n in names if n in wanted]
+    params = [(name, d) for name in names for d in dtypes]
 
     @pytest.mark.parametrize(
         ("property_name", "dtype"), params, ids=[f"{resolved.name}-{p}-{d}" for p, d in params]

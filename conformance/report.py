@@ -26,6 +26,8 @@ class Failure:
 
     def __str__(self) -> str:
         where = f"edge case {self.case.label!r}" if self.case.label else "minimal (shrunk) input"
+        if self.case.label and self.case.label.startswith("the input"):
+            where = self.case.label
         lines = [
             f"{self.spec} / {self.property} [{self.dtype}, {self.device}]",
             f"  {self.message}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -22,6 +22,10 @@ from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, Property
 from conformance.spec import LossSpec, get_spec
 
 DEFAULT_DTYPES = ("float64", "float32")
+
+
+class OptionError(ValueError):
+    """An option of check() names something that does not exist (a dtype, a property)."""
 
 
 class ConformanceError(AssertionError):
@@ -86,6 +90,7 @@ def _run_property(
     except PropertyFailure as failure:
         case = progress.current
         assert case is not None
+        progress.examples += 1  # the failing example was checked too
         reduction = failure.details.get("reduction")
         result.status = FAILED
         result.failure = Failure(
@@ -140,13 +145,13 @@ def check(
 
     unknown_dtypes = [d for d in dtypes if d not in DTYPES]
     if unknown_dtypes:
-        raise ValueError(f"unknown dtype(s) {unknown_dtypes}; choose from {', '.join(DTYPES)}")
+        raise OptionError(f"unknown dtype(s) {unknown_dtypes}; choose from {', '.join(DTYPES)}")
     props = spec.property_list()
     if properties is not None:
         wanted = list(properties)
         missing = sorted(set(wanted) - {p.name for p in props})
         if missing:
-            raise ValueError(
+            raise OptionError(
                 f"spec {spec.name!r} has no property {', '.join(map(repr, missing))};"
                 f" it has: {', '.join(p.name for p in props)}"
             )
@@ -190,13 +195,13 @@ def recheck(
     spec = get_spec(spec)
     params = dict(params or {})
     params.pop("reduction", None)  # properties visit every reduction themselves
-    case = Case.from_tensors(inputs, params)
+    case = replace(Case.from_tensors(inputs, params), label="the input given to recheck")
     float_inputs = [v for v in inputs.values() if isinstance(v, torch.Tensor)
                     and v.is_floating_point()]
     dtype = float_inputs[0].dtype if float_inputs else torch.float64
     props = {p.name: p for p in spec.property_list()}
     if property_name not in props:
-        raise ValueError(f"spec {spec.name!r} has no property {property_name!r}")
+        raise OptionError(f"spec {spec.name!r} has no property {property_name!r}")
     prop = props[property_name]
     ctx = Context(spec, GuardedTarget(fn), dtype, device)
     prepared = prop.prepare(spec, case)

@@ -54,7 +54,7 @@ class LossSpec:
     properties: tuple[Any, ...] = ()
     edge_cases: tuple[Case, ...] = ()
     implementations: tuple[str, ...] = ()
-    nan_expected: Callable[[Case, str], bool] | None = None
+    nan_expected: Callable[[Case, str | None], bool | np.ndarray] | None = None
     nonnegative_reductions: tuple[str, ...] | None = None
     tolerance: ToleranceRule = DEFAULT_RULE
     conventions: str = ""
@@ -93,8 +93,11 @@ class LossSpec:
             out = reduce(elementwise, "sum" if reduction == "sum" else "mean", denominator)
         return np.nan_to_num(out, nan=0.0, posinf=np.inf)
 
-    def expects_nan(self, case: Case, reduction: str | None) -> bool:
-        return bool(self.nan_expected and self.nan_expected(case, reduction))
+    def expects_nan(self, case: Case, reduction: str | None) -> bool | np.ndarray:
+        """Where the spec's value is NaN: a bool, or an elementwise mask of the output."""
+        if self.nan_expected is None:
+            return False
+        return self.nan_expected(case, reduction)
 
     def property_list(self) -> list[Property]:
         from conformance.properties.registry import resolve

@@ -1,5 +1,18 @@
 """float64 NumPy/SciPy ground truth; never imports torch."""
 
+from reference.boxes import (
+    box_area,
+    box_iou,
+    box_pair_giou,
+    box_pair_iou,
+    complete_box_iou,
+    complete_box_iou_loss,
+    distance_box_iou,
+    distance_box_iou_loss,
+    generalized_box_iou,
+    generalized_box_iou_loss,
+    iou_loss,
+)
 from reference.classification import (
     balanced_bce_weights,
     balanced_binary_cross_entropy_with_logits,
@@ -14,20 +27,39 @@ from reference.classification import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
+from reference.ranking import hinge_embedding_loss, margin_ranking_loss
 from reference.reduction import reduce
+from reference.regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
 
 __all__ = [
     "balanced_bce_weights",
     "balanced_binary_cross_entropy_with_logits",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "box_area",
+    "box_iou",
+    "box_pair_giou",
+    "box_pair_iou",
     "class_index_weight_sum",
+    "complete_box_iou",
+    "complete_box_iou_loss",
     "cross_entropy",
+    "distance_box_iou",
+    "distance_box_iou_loss",
+    "generalized_box_iou",
+    "generalized_box_iou_loss",
+    "hinge_embedding_loss",
+    "huber_loss",
+    "iou_loss",
     "kl_div",
+    "l1_loss",
     "log_softmax",
+    "margin_ranking_loss",
+    "mse_loss",
     "nll_loss",
     "quality_focal_loss",
     "reduce",
     "sigmoid_focal_loss",
+    "smooth_l1_loss",
     "softmax_focal_loss",
 ]

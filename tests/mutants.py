@@ -308,6 +308,156 @@ def balanced_bce_swapped_beta(input, target, reduction="mean"):
     return F.binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction)
 
 
+# --------------------------------------------------------------------------- regression, ranking
+
+
+def l1_as_charbonnier(input, target, reduction="mean"):
+    """sqrt(d^2 + 1e-6) as a 'smooth' L1: no longer 0 when input equals target."""
+    return reduce_loss(torch.sqrt((input - target) ** 2 + 1e-6), reduction)
+
+
+def mse_relative(input, target, reduction="mean"):
+    """Squared error normalised by the target's size: not symmetric in its arguments."""
+    return reduce_loss((input - target) ** 2 / (target.abs() + 1), reduction)
+
+
+def smooth_l1_le_beta(input, target, reduction="mean", beta=1.0):
+    """`d <= beta` for `d < beta`: 0/0 at d = 0 when beta = 0."""
+    d = (input - target).abs()
+    return reduce_loss(torch.where(d <= beta, 0.5 * d**2 / beta, d - 0.5 * beta), reduction)
+
+
+def huber_offset_without_delta(input, target, reduction="mean", delta=1.0):
+    """Linear branch delta * (d - 0.5) instead of delta * (d - 0.5 * delta)."""
+    d = (input - target).abs()
+    return reduce_loss(torch.where(d < delta, 0.5 * d**2, delta * (d - 0.5)), reduction)
+
+
+def margin_ranking_missing_parentheses(input1, input2, target, margin=0.0, reduction="mean"):
+    """-y * x1 + x2 typed for -y * (x1 - x2)."""
+    return reduce_loss((-target * input1 + input2 + margin).clamp(min=0), reduction)
+
+
+# --------------------------------------------------------------------------- boxes
+
+
+def _xyxy(b):
+    return b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+
+
+def _inter_areas(a, b):
+    ax1, ay1, ax2, ay2 = _xyxy(a)
+    bx1, by1, bx2, by2 = _xyxy(b)
+    w = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp(min=0)
+    h = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp(min=0)
+    return w * h, (ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1)
+
+
+def iou_loss_hardcoded_eps(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Ignores its eps argument and divides by union + 1e-6: breaks at small scales."""
+    inter, a1, a2 = _inter_areas(boxes1, boxes2)
+    return reduce_loss(1 - inter / (a1 + a2 - inter + 1e-6), reduction)
+
+
+def iou_loss_union_without_subtracting(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Union as |A| + |B| (the intersection counted twice): identical boxes give 0.5."""
+    inter, a1, a2 = _inter_areas(boxes1, boxes2)
+    return reduce_loss(1 - inter / (a1 + a2 + eps), reduction)
+
+
+def giou_loss_penalty_sign(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Adds the enclosing-box penalty to IoU instead of subtracting it."""
+    from implementations.boxes import _enclosing
+
+    inter, a1, a2 = _inter_areas(boxes1, boxes2)
+    union = a1 + a2 - inter
+    cw, ch = _enclosing(boxes1, boxes2)
+    area_c = cw * ch
+    return reduce_loss(1 - (inter / (union + eps) + (area_c - union) / (area_c + eps)), reduction)
+
+
+def giou_loss_square_enclosure(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Enclosing area as width * width (y typed as x): a penalty even for nested boxes."""
+    from implementations.boxes import _enclosing
+
+    inter, a1, a2 = _inter_areas(boxes1, boxes2)
+    union = a1 + a2 - inter
+    cw, _ = _enclosing(boxes1, boxes2)
+    area_c = cw * cw
+    return reduce_loss(1 - (inter / (union + eps) - (area_c - union) / (area_c + eps)), reduction)
+
+
+def giou_loss_unnormalised_penalty(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Forgets to divide the penalty by |C|: GIoU below -1."""
+    from implementations.boxes import _enclosing
+
+    inter, a1, a2 = _inter_areas(boxes1, boxes2)
+    union = a1 + a2 - inter
+    cw, ch = _enclosing(boxes1, boxes2)
+    return reduce_loss(1 - (inter / (union + eps) - (cw * ch - union)), reduction)
+
+
+def diou_loss_gt_diagonal(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Normalises the centre distance by the second box's diagonal, not the enclosing one's."""
+    from implementations.boxes import iou_loss
+
+    ax1, ay1, ax2, ay2 = _xyxy(boxes1)
+    bx1, by1, bx2, by2 = _xyxy(boxes2)
+    rho2 = ((ax1 + ax2 - bx1 - bx2) / 2) ** 2 + ((ay1 + ay2 - by1 - by2) / 2) ** 2
+    diag2 = (bx2 - bx1) ** 2 + (by2 - by1) ** 2 + eps
+    return reduce_loss(iou_loss(boxes1, boxes2, eps=eps) + rho2 / diag2, reduction)
+
+
+def diou_loss_width_as_centre(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Centres taken as (x2 - x1) / 2: the loss moves when both boxes are translated."""
+    from implementations.boxes import _enclosing, iou_loss
+
+    ax1, ay1, ax2, ay2 = _xyxy(boxes1)
+    bx1, by1, bx2, by2 = _xyxy(boxes2)
+    rho2 = ((ax2 - ax1) / 2 - (bx1 + bx2) / 2) ** 2 + ((ay2 - ay1) / 2 - (by1 + by2) / 2) ** 2
+    cw, ch = _enclosing(boxes1, boxes2)
+    return reduce_loss(iou_loss(boxes1, boxes2, eps=eps) + rho2 / (cw**2 + ch**2 + eps),
+                       reduction)
+
+
+def diou_loss_penalty_sign(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Subtracts the distance penalty."""
+    from implementations.boxes import distance_box_iou_loss, iou_loss
+
+    d = distance_box_iou_loss(boxes1, boxes2, eps=eps)
+    base = iou_loss(boxes1, boxes2, eps=eps)
+    return reduce_loss(2 * base - d, reduction)
+
+
+def ciou_loss_aspect_sign(boxes1, boxes2, reduction="none", eps=1e-7):
+    """Subtracts alpha * v."""
+    from implementations.boxes import complete_box_iou_loss, distance_box_iou_loss
+
+    d = distance_box_iou_loss(boxes1, boxes2, eps=eps)
+    return reduce_loss(2 * d - complete_box_iou_loss(boxes1, boxes2, eps=eps), reduction)
+
+
+def box_iou_unclamped(boxes1, boxes2):
+    """Intersection without clamping negative overlaps: disjoint boxes 'overlap'."""
+    a, b = boxes1[:, None, :], boxes2[None, :, :]
+    ax1, ay1, ax2, ay2 = _xyxy(a)
+    bx1, by1, bx2, by2 = _xyxy(b)
+    inter = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)) * (
+        torch.minimum(ay2, by2) - torch.maximum(ay1, by1))
+    return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter)
+
+
+def box_iou_first_area_twice(boxes1, boxes2):
+    """Union from the first box's area twice: asymmetric, and above 1 for a small first box."""
+    inter, a1, _ = _inter_areas(boxes1[:, None, :], boxes2[None, :, :])
+    return inter / (a1 + a1 - inter)
+
+
+def generalized_box_iou_penalty_sign(boxes1, boxes2):
+    """Adds the enclosing-box penalty: GIoU above IoU."""
+    return giou_loss_penalty_sign(boxes1[:, None, :], boxes2[None, :, :], eps=0.0).neg() + 1
+
+
 # (spec, mutant, property that must reject it)
 FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("binary_cross_entropy", bce_clamped_probabilities, "matches_reference"),
@@ -336,6 +486,25 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("balanced_binary_cross_entropy_with_logits", balanced_bce_swapped_beta, "matches_reference"),
     ("balanced_binary_cross_entropy_with_logits", balanced_bce_beta_over_batch,
      "equals_bce_with_balancing_weights"),
+    ("l1_loss", l1_as_charbonnier, "zero_when_input_equals_target"),
+    ("mse_loss", mse_relative, "symmetric_in_input_and_target"),
+    ("smooth_l1_loss", smooth_l1_le_beta, "beta0_is_l1"),
+    ("huber_loss", huber_offset_without_delta, "huber_is_delta_times_smooth_l1"),
+    ("margin_ranking_loss", margin_ranking_missing_parentheses, "swap_inputs_and_negate_target"),
+    ("iou_loss", iou_loss_hardcoded_eps, "scale_invariant"),
+    ("iou_loss", iou_loss_union_without_subtracting, "identical_boxes_give_zero"),
+    ("generalized_box_iou_loss", giou_loss_penalty_sign, "giou_at_least_iou_loss"),
+    ("generalized_box_iou_loss", giou_loss_square_enclosure,
+     "giou_equals_iou_when_one_box_contains_the_other"),
+    ("generalized_box_iou_loss", giou_loss_unnormalised_penalty, "giou_at_least_minus_one"),
+    ("distance_box_iou_loss", diou_loss_gt_diagonal, "symmetric_in_the_two_boxes"),
+    ("distance_box_iou_loss", diou_loss_width_as_centre, "translation_invariant"),
+    ("distance_box_iou_loss", diou_loss_penalty_sign, "diou_at_least_iou_loss"),
+    ("complete_box_iou_loss", ciou_loss_aspect_sign, "ciou_at_least_iou_loss"),
+    ("box_iou", box_iou_unclamped, "matches_reference"),
+    ("box_iou", box_iou_first_area_twice, "pairwise_symmetric"),
+    ("box_iou", box_iou_first_area_twice, "iou_at_most_one"),
+    ("generalized_box_iou", generalized_box_iou_penalty_sign, "giou_at_most_iou"),
 ]
 
 # Keep the names importable for reproducers (tests/ is on sys.path under pytest).

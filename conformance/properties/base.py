@@ -58,7 +58,7 @@ class Context:
         reduction: str | None,
         what: str,
         op: str = "eq",
-        nan_expected: bool = False,
+        nan_expected: bool | np.ndarray = False,
     ) -> Comparison:
         """Compare and raise a PropertyFailure (with everything the report shows) on violation."""
         if np.shape(actual) != np.shape(expected):

@@ -105,11 +105,13 @@ class NonNegative(Property):
         usage = 0.0
         reductions = ctx.spec.nonnegative_reductions or ctx.spec.calls
         for reduction in reductions:
-            if ctx.spec.expects_nan(case, reduction):
+            nan_ok = ctx.spec.expects_nan(case, reduction)
+            if np.all(nan_ok):
                 continue  # the value is declared NaN: matches_reference checks that
             values = ctx.values(case, reduction)
             result = ctx.expect(
-                -values, np.zeros_like(values), ctx.allowed(case, reduction), op="le",
+                -np.where(nan_ok, 0.0, values), np.zeros_like(values),
+                ctx.allowed(case, reduction), op="le",
                 case=case, reduction=reduction, what="the loss is negative",
             )
             usage = max(usage, result.usage)

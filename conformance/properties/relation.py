@@ -31,6 +31,12 @@ class Side:
     transform: CaseMap = _identity
     reference: Callable[..., np.ndarray] | None = None  # None: the spec's own reference
     label: str = ""
+    output: Callable[[np.ndarray], np.ndarray] = np.asarray  # e.g. a transpose
+
+    @property
+    def is_the_spec(self) -> bool:
+        """The spec's own function (target or reference), which carries its declared NaNs."""
+        return self.on_target or self.reference is None
 
     def evaluate(
         self, ctx: Context, case: Case, reduction: str | None
@@ -40,13 +46,18 @@ class Side:
         if self.on_target:
             # A transform can leave the dtype's grid (x + c); the target sees the rounded values.
             mapped = mapped.rounded(ctx.dtype)
-            return ctx.values(mapped, reduction), ctx.allowed(mapped, reduction)
-        values = ctx.spec.call_reference(mapped, reduction, self.reference)
+            values, allowed = ctx.values(mapped, reduction), ctx.allowed(mapped, reduction)
+            return self.output(values), self.output(allowed)
+        values = self.output(ctx.spec.call_reference(mapped, reduction, self.reference))
         return values, np.zeros_like(values)
 
 
-def target(transform: CaseMap = _identity, label: str = "target") -> Side:
-    return Side(True, transform, None, label)
+def target(
+    transform: CaseMap = _identity,
+    label: str = "target",
+    output: Callable[[np.ndarray], np.ndarray] = np.asarray,
+) -> Side:
+    return Side(True, transform, None, label, output)
 
 
 def reference(
@@ -82,6 +93,12 @@ class Relation(Property):
                 ctx.allowed(case, reduction)
             )
             nan_ok = ctx.spec.expects_nan(case, reduction)
+            if np.any(nan_ok) and not (self.lhs.is_the_spec and self.rhs.is_the_spec):
+                # Another function has no declared NaN to compare with: where the spec's value
+                # is NaN by declaration, a bound or an identity with it says nothing.
+                lhs = np.where(nan_ok, 0.0, lhs)
+                rhs = np.where(nan_ok, 0.0, rhs)
+                nan_ok = False
             symbol = "==" if self.op == "eq" else "<="
             result = ctx.expect(
                 lhs, rhs, allowed, case=case, reduction=reduction, op=self.op,

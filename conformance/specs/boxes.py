@@ -1,0 +1,321 @@
+"""Bounding-box losses and metrics, (x1, y1, x2, y2) boxes, torchvision.ops' calls.
+
+Edge regimes and what the specs say for each:
+- identical boxes, a box inside another, shared centres, touching and distant boxes: finite
+  values in every loss (eps keeps the denominators positive);
+- zero-area boxes: finite in the eps losses (IoU = 0 / (0 + eps) = 0); CIoU's aspect term
+  atan(w / h) is NaN for a 0 x 0 box, so its domain keeps every box at positive width and height;
+  the pairwise metrics have no eps: two empty boxes give 0 / 0 = NaN, a declared NaN;
+- the invariances (translation, scale) and "identical boxes give 0" hold for eps = 0 only, so
+  those relations pass eps=0.0 explicitly: an implementation that ignores its eps argument or
+  hides a larger constant is what they catch, at scales from 2^-10 to 2^13.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance.case import Case
+from conformance.properties.relation import Relation, reference, target
+from conformance.spec import LossSpec, register
+from conformance.specs.common import GENERIC, maybe, params, zero_loss
+from reference import boxes as ref
+
+MIN_SIDE = 1e-3
+REGIMES = ("overlap", "identical", "inside", "shared_centre", "touching", "distant", "random")
+
+
+def _sides() -> st.SearchStrategy[float]:
+    return st.one_of(st.floats(0.1, 10.0), st.floats(-3.0, 4.0).map(lambda e: 10.0**e))
+
+
+def _coordinate() -> st.SearchStrategy[float]:
+    return st.one_of(st.floats(-20.0, 20.0),
+                     st.builds(lambda s, e: s * 10.0**e, st.sampled_from([1.0, -1.0]),
+                               st.floats(-3.0, 4.0)))
+
+
+@st.composite
+def _box_pair(draw: st.DrawFn, allow_empty: bool) -> tuple[list[float], list[float]]:
+    cx, cy, w, h = draw(_coordinate()), draw(_coordinate()), draw(_sides()), draw(_sides())
+    if allow_empty and draw(st.integers(0, 9)) == 0:
+        w = 0.0  # a degenerate (zero-width) box now and then
+    a = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+    regime = draw(st.sampled_from(REGIMES))
+    if regime == "identical":
+        return a, list(a)
+    if regime == "inside":
+        k = draw(st.floats(1.0, 4.0))
+        return a, [cx - k * w / 2, cy - k * h / 2, cx + k * w / 2, cy + k * h / 2]
+    if regime == "shared_centre":
+        w2, h2 = draw(_sides()), draw(_sides())
+        return a, [cx - w2 / 2, cy - h2 / 2, cx + w2 / 2, cy + h2 / 2]
+    if regime == "touching":
+        w2, h2 = draw(_sides()), draw(_sides())
+        return a, [a[2], a[1], a[2] + w2, a[1] + h2]
+    if regime == "distant":
+        gap = draw(st.floats(1.0, 1e4))
+        return a, [a[2] + gap, a[3] + gap, a[2] + gap + w, a[3] + gap + h]
+    if regime == "overlap":
+        fx, fy = draw(st.floats(-1.0, 1.0)), draw(st.floats(-1.0, 1.0))
+        return a, [a[0] + fx * w, a[1] + fy * h, a[2] + fx * w, a[3] + fy * h]
+    cx2, cy2, w2, h2 = draw(_coordinate()), draw(_coordinate()), draw(_sides()), draw(_sides())
+    return a, [cx2 - w2 / 2, cy2 - h2 / 2, cx2 + w2 / 2, cy2 + h2 / 2]
+
+
+@st.composite
+def _boxes(draw: st.DrawFn, allow_empty: bool, n: int) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [draw(_box_pair(allow_empty)) for _ in range(n)]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+@st.composite
+def _loss_cases(draw: st.DrawFn, allow_empty: bool = True) -> Case:
+    n = draw(st.integers(1, 5))
+    b1, b2 = draw(_boxes(allow_empty, n))
+    if draw(st.booleans()):
+        b1, b2 = b2, b1
+    if n == 1 and draw(st.booleans()):
+        b1, b2 = b1[0], b2[0]  # a single (4,) pair
+    eps = draw(maybe(st.sampled_from([1e-7, 0.0, 1e-3])))
+    return Case({"boxes1": b1, "boxes2": b2}, params(eps=eps))
+
+
+def _box_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    """|loss| + 4 + 4 max|coordinate| / min side: a coordinate rounded at its magnitude moves
+    the overlap of a small box by that much (relations compare rounded, transformed boxes)."""
+    b = np.stack([case.inputs["boxes1"], case.inputs["boxes2"]])
+    coords = np.max(np.abs(b), axis=(0, -1))
+    sides = np.concatenate([b[..., 2:] - b[..., :2]], axis=-1)
+    smallest = np.maximum(np.min(sides, axis=(0, -1)), MIN_SIDE)
+    return np.abs(loss) + 4.0 + 4.0 * coords / smallest
+
+
+def _positive_area(case: Case) -> Case:
+    """Widen zero-width boxes to the smallest side, and set eps = 0."""
+
+    def widen(b: np.ndarray) -> np.ndarray:
+        b = b.copy()
+        b[..., 2] = np.maximum(b[..., 2], b[..., 0] + MIN_SIDE)
+        b[..., 3] = np.maximum(b[..., 3], b[..., 1] + MIN_SIDE)
+        return b
+
+    return case.with_inputs(boxes1=widen(case.inputs["boxes1"]),
+                            boxes2=widen(case.inputs["boxes2"])).with_params(eps=0.0)
+
+
+def _swap(case: Case) -> Case:
+    return case.with_inputs(boxes1=case.inputs["boxes2"], boxes2=case.inputs["boxes1"])
+
+
+def _scaled(factor: float):
+    def apply(case: Case) -> Case:
+        return case.with_inputs(boxes1=case.inputs["boxes1"] * factor,
+                                boxes2=case.inputs["boxes2"] * factor)
+
+    return apply
+
+
+def _translated(case: Case) -> Case:
+    shift = np.array([96.0, -40.0, 96.0, -40.0])
+    return case.with_inputs(boxes1=case.inputs["boxes1"] + shift,
+                            boxes2=case.inputs["boxes2"] + shift)
+
+
+def _second_contains_first(case: Case) -> Case:
+    b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
+    outer = np.concatenate([np.minimum(b1[..., :2], b2[..., :2]),
+                            np.maximum(b1[..., 2:], b2[..., 2:])], axis=-1)
+    return case.with_inputs(boxes2=outer)
+
+
+SYMMETRIC = Relation(
+    name="symmetric_in_the_two_boxes",
+    description="loss(a, b) == loss(b, a)",
+    lhs=target(_swap, label="loss(b, a)"), rhs=target(label="loss(a, b)"),
+)
+SCALE_INVARIANT = Relation(
+    name="scale_invariant",
+    description="with eps=0, scaling both boxes by 2^-10 or by 2^13 gives the same loss",
+    lhs=target(_scaled(2.0**-10), label="loss(a / 1024, b / 1024)"),
+    rhs=target(_scaled(2.0**13), label="loss(8192 a, 8192 b)"),
+    adapt=_positive_area,
+)
+TRANSLATION_INVARIANT = Relation(
+    name="translation_invariant",
+    description="with eps=0, translating both boxes by the same offset leaves the loss unchanged",
+    lhs=target(_translated, label="loss(a + t, b + t)"), rhs=target(label="loss(a, b)"),
+    adapt=_positive_area,
+)
+def _zero_per_pair(boxes1: np.ndarray, boxes2: np.ndarray, reduction: str = "none",
+                   **_: object) -> np.ndarray:
+    return zero_loss(np.zeros(np.shape(boxes1)[:-1]), reduction=reduction)
+
+
+IDENTICAL_IS_ZERO = Relation(
+    name="identical_boxes_give_zero",
+    description="with eps=0, loss(a, a) == 0",
+    lhs=target(label="loss(a, a)"), rhs=reference(_zero_per_pair, label="0"),
+    adapt=lambda c: _positive_area(c).with_inputs(boxes2=_positive_area(c).inputs["boxes1"]),
+)
+
+
+def _at_least_iou_loss(name: str) -> Relation:
+    return Relation(
+        name=f"{name}_at_least_iou_loss",
+        description=f"the {name} loss adds a non-negative penalty to 1 - IoU",
+        lhs=reference(ref.iou_loss, label="1 - IoU"), rhs=target(label=f"{name} loss"), op="le",
+    )
+
+
+def _ciou_nan(case: Case, reduction: str | None) -> bool | np.ndarray:
+    """With eps = 0, identical boxes make CIoU's alpha 0 / 0 (torchvision's formula)."""
+    if case.params.get("eps", 1e-7) != 0:
+        return False
+    same = np.all(case.inputs["boxes1"] == case.inputs["boxes2"], axis=-1)
+    return same if reduction == "none" else bool(np.any(same))
+
+
+def _loss_spec(name: str, summary: str, reference_fn, relations: tuple, implementation: str,
+               conventions: str, allow_empty: bool = True) -> LossSpec:
+    # CIoU is NaN for identical boxes at eps = 0, so "identical gives 0" is not its property.
+    identical = () if name == "complete_box_iou_loss" else (IDENTICAL_IS_ZERO,)
+    return register(LossSpec(
+        name=name,
+        family="boxes",
+        summary=summary,
+        signature=f"{name}(boxes1, boxes2, reduction='none', eps=1e-7)",
+        reference=reference_fn,
+        cases=lambda: _loss_cases(allow_empty),
+        magnitude=_box_magnitude,
+        differentiable=("boxes1", "boxes2"),
+        nan_expected=_ciou_nan if name == "complete_box_iou_loss" else None,
+        properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, TRANSLATION_INVARIANT,
+                    *identical, *relations),
+        edge_cases=(
+            Case({"boxes1": np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0],
+                                      [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 5.0, 6.0]]),
+                  "boxes2": np.array([[0.0, 0.0, 1.0, 1.0], [1.0, 0.0, 2.0, 1.0],
+                                      [0.5, 0.5, 1.5, 1.5], [5.0, 5.0, 5.0, 6.0]])},
+                 label="identical, touching, nested with a shared centre, zero-width"
+                 if allow_empty else "identical, touching, nested, shared centre"),
+        ) if allow_empty else (
+            Case({"boxes1": np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0],
+                                      [0.0, 0.0, 2.0, 2.0]]),
+                  "boxes2": np.array([[0.0, 0.0, 1.0, 1.0], [1.0, 0.0, 2.0, 1.0],
+                                      [0.5, 0.5, 1.5, 1.5]])},
+                 label="identical, touching, nested with a shared centre"),
+        ),
+        implementations=(implementation,),
+        conventions=conventions,
+    ))
+
+
+_loss_spec(
+    "iou_loss", "1 - IoU of paired boxes (our spec; torchvision has no IoU loss)",
+    ref.iou_loss, (), "implementations.boxes:iou_loss",
+    "1 - |A n B| / (|A u B| + eps); a zero-area box has IoU 0.",
+)
+_loss_spec(
+    "generalized_box_iou_loss", "1 - GIoU (Rezatofighi et al. 2019)",
+    ref.generalized_box_iou_loss,
+    (_at_least_iou_loss("giou"),
+     Relation(
+         name="giou_equals_iou_when_one_box_contains_the_other",
+         description="if b contains a, the enclosing box is b and GIoU == IoU",
+         lhs=target(label="1 - GIoU"), rhs=reference(ref.iou_loss, label="1 - IoU"),
+         adapt=_second_contains_first,
+     ),
+     Relation(
+         name="giou_at_least_minus_one",
+         description="GIoU >= -1, so the loss is at most 2",
+         lhs=target(label="1 - GIoU"),
+         rhs=reference(lambda boxes1, boxes2, reduction="none", **_: 2.0 * np.ones(
+             np.shape(boxes1)[:-1]) if reduction == "none" else np.asarray(
+             2.0 * (np.size(boxes1) // 4 if reduction == "sum" else 1)), label="2"),
+         op="le",
+     )),
+    "implementations.boxes:generalized_box_iou_loss",
+    "IoU = inter / (union + eps); GIoU = IoU - (|C| - union) / (|C| + eps), C the enclosing box.",
+)
+_loss_spec(
+    "distance_box_iou_loss", "1 - IoU + rho^2 / c^2 (DIoU, Zheng et al. 2020)",
+    ref.distance_box_iou_loss, (_at_least_iou_loss("diou"),),
+    "implementations.boxes:distance_box_iou_loss",
+    "rho = distance between the centres; c^2 = squared enclosing diagonal + eps.",
+)
+_loss_spec(
+    "complete_box_iou_loss", "DIoU loss + alpha v (CIoU, Zheng et al. 2020)",
+    ref.complete_box_iou_loss, (_at_least_iou_loss("ciou"),),
+    "implementations.boxes:complete_box_iou_loss",
+    "v = 4/pi^2 (atan(w_gt/h_gt) - atan(w/h))^2, alpha = v / (1 - IoU + v + eps) with no"
+    " gradient; boxes1 is the prediction. Every box has positive width and height (atan(0/0));"
+    " with eps = 0 identical boxes give alpha = 0/0 = NaN (declared).",
+    allow_empty=False,
+)
+
+
+# --------------------------------------------------------------------------- pairwise metrics
+
+
+@st.composite
+def _pairwise_cases(draw: st.DrawFn) -> Case:
+    n, m = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    a, b = draw(_boxes(True, max(n, m)))
+    return Case({"boxes1": a[:n], "boxes2": b[:m]})
+
+
+def _pairwise_magnitude(case: Case, values: np.ndarray) -> np.ndarray:
+    b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
+    side = np.maximum(np.minimum(np.min(b1[:, 2:] - b1[:, :2], axis=-1)[:, None],
+                                 np.min(b2[:, 2:] - b2[:, :2], axis=-1)[None, :]), MIN_SIDE)
+    coords = np.maximum(np.max(np.abs(b1), axis=-1)[:, None], np.max(np.abs(b2), axis=-1)[None])
+    return np.nan_to_num(np.abs(values)) + 4.0 + 4.0 * coords / side
+
+
+def _both_empty(case: Case, reduction: str | None) -> np.ndarray:
+    def empty(b: np.ndarray) -> np.ndarray:
+        return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) == 0
+
+    return empty(case.inputs["boxes1"])[:, None] & empty(case.inputs["boxes2"])[None, :]
+
+
+def _transpose(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values).T
+
+
+PAIRWISE_SYMMETRIC = Relation(
+    name="pairwise_symmetric",
+    description="metric(b, a) == metric(a, b).T",
+    lhs=target(_swap, label="metric(b, a).T", output=_transpose), rhs=target(label="metric(a, b)"),
+)
+
+for _name, _summary, _fn, _bounds in (
+    ("box_iou", "pairwise IoU, (N, 4) x (M, 4) -> (N, M)", ref.box_iou,
+     Relation(name="iou_at_most_one", description="IoU <= 1",
+              lhs=target(label="IoU"), rhs=reference(lambda boxes1, boxes2: np.ones(
+                  (len(boxes1), len(boxes2))), label="1"), op="le")),
+    ("generalized_box_iou", "pairwise GIoU, (N, 4) x (M, 4) -> (N, M)", ref.generalized_box_iou,
+     Relation(name="giou_at_most_iou", description="-1 <= GIoU <= IoU",
+              lhs=target(label="GIoU"), rhs=reference(ref.box_iou, label="IoU"), op="le")),
+):
+    register(LossSpec(
+        name=_name,
+        family="boxes",
+        summary=_summary,
+        signature=f"{_name}(boxes1, boxes2)",
+        reference=_fn,
+        cases=_pairwise_cases,
+        reductions=(),
+        magnitude=_pairwise_magnitude,
+        nan_expected=_both_empty,
+        differentiable=("boxes1", "boxes2"),
+        properties=("output_dtype", "no_input_mutation", PAIRWISE_SYMMETRIC, _bounds),
+        edge_cases=(Case({"boxes1": np.array([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]]),
+                          "boxes2": np.array([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0],
+                                              [3.0, 0.0, 4.0, 1.0]])},
+                         label="identical, empty (0/0 = NaN) and distant boxes"),),
+        implementations=(f"implementations.boxes:{_name}",),
+        conventions="No eps: the metric of two empty boxes is 0/0 = NaN (declared).",
+    ))

@@ -1,0 +1,211 @@
+"""Regression and ranking losses: L1, MSE, SmoothL1, Huber, margin ranking, hinge embedding.
+
+All have torch.nn.functional's calls; the tensors of a case share one shape (torch broadcasts
+with a warning, which no spec here relies on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance import domains as dom
+from conformance.case import Case
+from conformance.properties.relation import Relation, reference, target
+from conformance.spec import LossSpec, register
+from conformance.specs.common import GENERIC, maybe, params, zero_loss
+from reference import ranking as rank_ref
+from reference import regression as ref
+
+
+def _swap(case: Case) -> Case:
+    x, y = case.inputs["input"], case.inputs["target"]
+    return case.with_inputs(input=y, target=x)
+
+
+ZERO_AT_EQUALITY = Relation(
+    name="zero_when_input_equals_target",
+    description="loss(x, x) == 0 under every reduction",
+    lhs=target(label="loss(x, x)"),
+    rhs=reference(zero_loss, label="0"),
+    adapt=lambda c: c.with_inputs(target=c.inputs["input"].copy()),
+)
+
+SYMMETRY = Relation(
+    name="symmetric_in_input_and_target",
+    description="loss(x, y) == loss(y, x): the loss depends on |x - y| only",
+    lhs=target(_swap, label="loss(y, x)"),
+    rhs=target(label="loss(x, y)"),
+)
+
+
+@st.composite
+def _pair_cases(draw: st.DrawFn, parameter: str | None = None) -> Case:
+    shape = draw(dom.elementwise_shape())
+    x = draw(dom.array(shape, dom.logits()))
+    # Half the targets sit close to the inputs so that |x - y| crosses beta / delta.
+    near = draw(dom.array(shape, st.floats(-3.0, 3.0)))
+    far = draw(dom.array(shape, dom.logits()))
+    y = np.where(draw(dom.array(shape, st.sampled_from([0.0, 1.0]))) > 0, x + near, far)
+    drawn = {}
+    if parameter is not None:
+        drawn = params(**{parameter: draw(maybe(st.one_of(
+            st.sampled_from([0.5, 1.0, 2.0]), st.floats(1e-3, 10.0))))})
+    return Case({"input": x, "target": y}, drawn)
+
+
+def _slope_magnitude(slope: Callable[[np.ndarray, Case], np.ndarray]) -> Callable:
+    """|loss| + |dl/dd| (|x| + |y|): how far the rounding of d = x - y moves the loss."""
+
+    def magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+        x, y = case.inputs["input"], case.inputs["target"]
+        d = np.abs(x - y)
+        return np.abs(loss) + slope(d, case) * (np.abs(x) + np.abs(y) + 1.0)
+
+    return magnitude
+
+
+def _regression_spec(name: str, summary: str, signature: str, reference_fn: Callable,
+                     slope: Callable, extra: tuple = (), parameter: str | None = None,
+                     conventions: str = "", edge_cases: tuple[Case, ...] = ()) -> LossSpec:
+    return register(LossSpec(
+        name=name,
+        family="regression",
+        summary=summary,
+        signature=signature,
+        reference=reference_fn,
+        cases=lambda: _pair_cases(parameter),
+        magnitude=_slope_magnitude(slope),
+        properties=(*GENERIC, ZERO_AT_EQUALITY, SYMMETRY, *extra),
+        edge_cases=edge_cases,
+        implementations=(f"torch.nn.functional:{name}",),
+        conventions=conventions,
+    ))
+
+
+KINKS = np.array([0.0, 1.0, -1.0, 0.5, 3.0])
+
+
+_regression_spec(
+    "l1_loss", "mean absolute error", "l1_loss(input, target, reduction='mean')", ref.l1_loss,
+    slope=lambda d, c: np.ones_like(d),
+)
+_regression_spec(
+    "mse_loss", "mean squared error", "mse_loss(input, target, reduction='mean')", ref.mse_loss,
+    slope=lambda d, c: 2 * d,
+)
+_regression_spec(
+    "smooth_l1_loss", "SmoothL1: quadratic below beta, linear above (beta=0 is L1)",
+    "smooth_l1_loss(input, target, reduction='mean', beta=1.0)", ref.smooth_l1_loss,
+    slope=lambda d, c: np.minimum(d / max(c.params.get("beta", 1.0), 1e-300), 1.0),
+    parameter="beta",
+    extra=(Relation(
+        name="beta0_is_l1",
+        description="smooth_l1_loss with beta=0 is l1_loss",
+        lhs=target(label="smooth_l1(x, y, beta=0)"),
+        rhs=reference(ref.l1_loss, transform=lambda c: c.without_params("beta"), label="l1"),
+        adapt=lambda c: c.with_params(beta=0.0),
+    ),),
+    conventions="0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise; beta = 0 is L1.",
+    edge_cases=(Case({"input": KINKS, "target": np.zeros(5)}, {"beta": 1.0},
+                     label="|d| at and around beta"),),
+)
+
+
+def _delta_times_smooth_l1(input: np.ndarray, target: np.ndarray, reduction: str,
+                           delta: float = 1.0) -> np.ndarray:
+    return delta * ref.smooth_l1_loss(input, target, reduction=reduction, beta=delta)
+
+
+_regression_spec(
+    "huber_loss", "Huber loss: quadratic below delta, delta-scaled linear above",
+    "huber_loss(input, target, reduction='mean', delta=1.0)", ref.huber_loss,
+    slope=lambda d, c: np.minimum(d, c.params.get("delta", 1.0)),
+    parameter="delta",
+    extra=(Relation(
+        name="huber_is_delta_times_smooth_l1",
+        description="huber_loss(delta) == delta * smooth_l1_loss(beta=delta)",
+        lhs=target(label="huber(x, y, delta)"),
+        rhs=reference(_delta_times_smooth_l1, label="delta * smooth_l1(x, y, beta=delta)"),
+    ),),
+    conventions="0.5 d^2 for |d| < delta, delta (|d| - 0.5 delta) otherwise.",
+    edge_cases=(Case({"input": KINKS, "target": np.zeros(5)}, {"delta": 1.0},
+                     label="|d| at and around delta"),),
+)
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+@st.composite
+def _ranking_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape(max_dims=1))
+    x1 = draw(dom.array(shape, dom.logits()))
+    x2 = draw(dom.array(shape, dom.logits()))
+    y = draw(dom.array(shape, st.sampled_from([1.0, -1.0])))
+    margin = draw(maybe(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(-2.0, 5.0))))
+    return Case({"input1": x1, "input2": x2, "target": y}, params(margin=margin))
+
+
+def _ranking_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    x1, x2 = case.inputs["input1"], case.inputs["input2"]
+    return np.abs(loss) + np.abs(x1) + np.abs(x2) + abs(case.params.get("margin", 0.0))
+
+
+def _swap_ranking(case: Case) -> Case:
+    x1, x2, y = case.inputs["input1"], case.inputs["input2"], case.inputs["target"]
+    return case.with_inputs(input1=x2, input2=x1, target=-y)
+
+
+register(LossSpec(
+    name="margin_ranking_loss",
+    family="ranking",
+    summary="max(0, -y (x1 - x2) + margin)",
+    signature="margin_ranking_loss(input1, input2, target, margin=0.0, reduction='mean')",
+    reference=rank_ref.margin_ranking_loss,
+    cases=_ranking_cases,
+    magnitude=_ranking_magnitude,
+    differentiable=("input1", "input2"),
+    properties=(*GENERIC, Relation(
+        name="swap_inputs_and_negate_target",
+        description="loss(x1, x2, y) == loss(x2, x1, -y)",
+        lhs=target(_swap_ranking, label="loss(x2, x1, -y)"),
+        rhs=target(label="loss(x1, x2, y)"),
+    )),
+    edge_cases=(Case({"input1": np.array([1.0, 2.0, 0.0]), "input2": np.array([0.0, 2.0, 1.0]),
+                      "target": np.array([1.0, 1.0, -1.0])}, {"margin": 1.0},
+                     label="pairs exactly at the margin"),),
+    implementations=("torch.nn.functional:margin_ranking_loss",),
+    conventions="target is +1 (x1 should rank higher) or -1; margin may be negative.",
+))
+
+
+@st.composite
+def _hinge_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape())
+    # Inputs are distances (>= 0): with a negative input the y = 1 term is negative by design.
+    x = np.abs(draw(dom.array(shape, dom.logits())))
+    y = draw(dom.array(shape, st.sampled_from([1.0, -1.0])))
+    margin = draw(maybe(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 5.0))))
+    return Case({"input": x, "target": y}, params(margin=margin))
+
+
+register(LossSpec(
+    name="hinge_embedding_loss",
+    family="ranking",
+    summary="x for similar pairs (y = 1), max(0, margin - x) for dissimilar ones (y = -1)",
+    signature="hinge_embedding_loss(input, target, margin=1.0, reduction='mean')",
+    reference=rank_ref.hinge_embedding_loss,
+    cases=_hinge_cases,
+    magnitude=lambda case, loss: np.abs(loss) + np.abs(case.inputs["input"]) + abs(
+        case.params.get("margin", 1.0)),
+    properties=GENERIC,
+    edge_cases=(Case({"input": np.array([0.0, 1.0, 2.0, 1.0]),
+                      "target": np.array([-1.0, -1.0, -1.0, 1.0])},
+                     label="distances at and around the margin"),),
+    implementations=("torch.nn.functional:hinge_embedding_loss",),
+    conventions="input is a distance (>= 0); target is +1 or -1.",
+))
+

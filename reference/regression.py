@@ -1,0 +1,95 @@
+"""Regression losses in float64, written as their formulas.
+
+Conventions follow ``torch.nn.functional``: argument names, defaults and the reduction
+(mean = sum / input.size; the mean over zero elements is 0/0 = nan, as in torch). Unlike
+torch, which broadcasts mismatched shapes with a warning, ``input`` and ``target`` must
+have the same shape. Every function returns a float64 array, 0-d for 'sum' and 'mean'.
+
+Notation: x input, y target, d = |x - y|. d is one correctly rounded subtraction, and no
+formula below subtracts anything from it that could cancel (on the linear branches
+d >= beta, so d - beta / 2 >= d / 2), so every loss keeps the relative accuracy of d.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.reduction import check_reduction, reduce
+
+__all__ = ["huber_loss", "l1_loss", "mse_loss", "smooth_l1_loss"]
+
+
+def _distance(input: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """d = |x - y| after checking that the shapes agree."""
+    x = np.asarray(input, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"target shape {y.shape} must equal input shape {x.shape}")
+    return np.abs(x - y)
+
+
+def l1_loss(input: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    """Absolute error (torch.nn.functional.l1_loss).
+
+    l = |x - y|
+    """
+    check_reduction(reduction)
+    return reduce(_distance(input, target), reduction)
+
+
+def mse_loss(input: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    """Squared error (torch.nn.functional.mse_loss).
+
+        l = (x - y)^2
+
+    Overflows to inf for |x - y| > 1.3e154, where the true value exceeds float64.
+    """
+    check_reduction(reduction)
+    d = _distance(input, target)
+    with np.errstate(over="ignore"):
+        return reduce(d * d, reduction)
+
+
+def smooth_l1_loss(
+    input: np.ndarray, target: np.ndarray, reduction: str = "mean", beta: float = 1.0
+) -> np.ndarray:
+    """Smooth L1 (Girshick 2015, Fast R-CNN, eq. 3; torch.nn.functional.smooth_l1_loss).
+
+        l = 0.5 d^2 / beta     if d < beta
+        l = d - 0.5 beta       otherwise
+
+    The two branches meet at d = beta with value and slope continuous. beta = 0 is
+    torch's convention for plain L1 (the quadratic branch is empty, so l = d); beta < 0
+    raises ValueError, as in torch.
+    """
+    check_reduction(reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss needs beta >= 0, got {beta}")
+    d = _distance(input, target)
+    if beta == 0:
+        return reduce(d, reduction)
+    # d / beta < 1 on the quadratic branch, so this order cannot overflow where d^2 would;
+    # np.where evaluates both branches, and the one it drops may overflow harmlessly
+    with np.errstate(over="ignore"):
+        loss = np.where(d < beta, 0.5 * d * (d / beta), d - 0.5 * beta)
+    return reduce(loss, reduction)
+
+
+def huber_loss(
+    input: np.ndarray, target: np.ndarray, reduction: str = "mean", delta: float = 1.0
+) -> np.ndarray:
+    """Huber loss (Huber 1964; torch.nn.functional.huber_loss).
+
+        l = 0.5 d^2                  if d < delta
+        l = delta (d - 0.5 delta)    otherwise
+
+    so huber(delta) = delta * smooth_l1(beta=delta). delta must be > 0, as in torch.
+    """
+    check_reduction(reduction)
+    if not delta > 0:
+        raise ValueError(f"huber_loss needs delta > 0, got {delta}")
+    d = _distance(input, target)
+    # np.where evaluates both branches; the dropped one may overflow harmlessly
+    with np.errstate(over="ignore"):
+        loss = np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    return reduce(loss, reduction)

@@ -1,0 +1,118 @@
+"""The pytest plugin as a user's suite sees it: an inner pytest run through `pytester`.
+
+The plugin is active in the inner run through the package's pytest11 entry point, exactly as in
+an installed project; nothing here registers it by hand.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from conformance import get_spec
+
+BCE = "binary_cross_entropy"
+MODULE = "test_user_losses"
+# As the project's own addopts: no cache files in pytester's directory, and pytest-benchmark
+# (installed here) kept out of an inner run it would only warn about.
+PLAIN = ("-p", "no:cacheprovider", "-p", "no:benchmark")
+
+USER_TESTS = textwrap.dedent("""\
+    import torch
+    import torch.nn.functional as F
+
+    from conformance.pytest_plugin import conformance_tests
+
+
+    def bce_clamped(input, target, weight=None, reduction="mean"):
+        # A common "stability" fix that is not torch's convention: torch clamps each log at
+        # -100, so p = 0 with target 1 costs 100, not -log(1e-7) ~ 16.1.
+        p = input.clamp(1e-7, 1 - 1e-7)
+        loss = -(target * torch.log(p) + (1 - target) * torch.log1p(-p))
+        if weight is not None:
+            loss = loss * weight
+        if reduction == "none":
+            return loss
+        return loss.sum() if reduction == "sum" else loss.mean()
+
+
+    test_bce = conformance_tests(F.binary_cross_entropy, "binary_cross_entropy",
+                                 dtypes=["float32"])
+    test_bce_clamped = conformance_tests(bce_clamped, "binary_cross_entropy", dtypes=["float32"])
+
+
+    def test_fixture(conformance):
+        report = conformance(F.binary_cross_entropy, "binary_cross_entropy", dtypes=["float32"])
+        assert report.ok
+        assert {r.dtype for r in report.results} == {"float32"}
+""")
+
+
+def _node(test: str, prop: str) -> str:
+    return f"{MODULE}.py::{test}[{BCE}-{prop}-float32]"
+
+
+def _verbose_outcomes(lines: list[str]) -> dict[str, str]:
+    """node id -> PASSED/FAILED/... from `-v` progress lines ("<id> PASSED [ 9%]")."""
+    found = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(f"{MODULE}.py::") and parts[1].isupper():
+            found[parts[0]] = parts[1]
+    return found
+
+
+@pytest.fixture(scope="module")
+def properties() -> list[str]:
+    return [p.name for p in get_spec(BCE).property_list()]
+
+
+def test_conformance_tests_and_fixture_outcomes(pytester, properties):
+    pytester.makepyfile(**{MODULE: USER_TESTS})
+    result = pytester.runpytest_inprocess("--conformance-profile=ci", *PLAIN, "-v")
+
+    # One test per property (one dtype) for each declaration, plus the fixture's test; of all
+    # of them only the clamped BCE's value check may fail.
+    result.assert_outcomes(passed=len(properties) + (len(properties) - 1) + 1, failed=1)
+    expected = {_node("test_bce", p): "PASSED" for p in properties}
+    expected |= {_node("test_bce_clamped", p): "FAILED" if p == "matches_reference" else "PASSED"
+                 for p in properties}
+    expected[f"{MODULE}.py::test_fixture"] = "PASSED"
+    assert _verbose_outcomes(result.outlines) == expected
+
+    # The failure text is the report itself: the shrunk input and a reproducer that imports
+    # the mutant back from the user's module.
+    text = result.stdout.str()
+    failure = text[text.index("_ test_bce_clamped["):]
+    assert "matches_reference" in failure
+    assert "input = torch.tensor(" in failure
+    assert f"from {MODULE} import bce_clamped as fn" in failure
+    assert "conformance.recheck(fn, 'binary_cross_entropy', 'matches_reference'" in failure
+    assert "(profile 'ci')" in failure
+
+
+def test_profile_option_reaches_the_checks(pytester):
+    # thorough's 2000 examples would take minutes; max_examples overrides the count only, so
+    # the profile name recorded in the report still shows which profile the option selected.
+    # The outer suite's CONFORMANCE_PROFILE=ci would win if the option were ignored.
+    pytester.makepyfile(textwrap.dedent("""\
+        import torch.nn.functional as F
+
+
+        def test_profile(conformance):
+            report = conformance(F.binary_cross_entropy, "binary_cross_entropy",
+                                 dtypes=["float32"], properties=["output_dtype"],
+                                 max_examples=3)
+            assert report.profile == "thorough"
+    """))
+    result = pytester.runpytest_inprocess("--conformance-profile=thorough", *PLAIN)
+    result.assert_outcomes(passed=1)
+
+
+def test_unknown_profile_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_inprocess("--conformance-profile=nope", *PLAIN)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-profile*invalid choice*'nope'*"])
+    assert "collected" not in result.stdout.str()  # rejected before collection
