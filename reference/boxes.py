@@ -33,7 +33,9 @@ coordinate differences: all non-negative, nothing cancels. The losses are writte
 pieces, e.g. 1 - IoU = (|A \\ B| + |B \\ A| + eps) / (|A u B| + eps), so identical, nested,
 touching and distant boxes at coordinates from 1e-3 to 1e4 keep their relative accuracy.
 Where a metric is itself a difference (GIoU, DIoU and CIoU as IoU minus a penalty), it is
-known to a few ulps of the larger of the two terms, as for any float64 evaluation.
+known to a few ulps of the larger of the two terms, as for any float64 evaluation. The one
+limit is underflow: an area below ~1e-308 (coordinate differences under ~1e-154, far
+outside any image) loses digits or becomes 0, and with eps = 0 such boxes can give 0/0.
 """
 
 from __future__ import annotations
@@ -139,13 +141,15 @@ def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _accurate_sum(*terms: np.ndarray) -> np.ndarray:
-    """sum(terms) as if computed exactly and rounded once, for a handful of terms.
+    """sum(terms) as accurate as if summed in triple precision and rounded once.
 
     The centre offset (x1 + x2) / 2 - (x1' + x2') / 2 of boxes that (nearly) share a
-    centre cancels completely, and it is the whole DIoU penalty when the boxes do not
-    overlap, so it must not be left to the roundings of x1 + x2 or x1 - x1'. Three
-    error-free passes (Ogita, Rump & Oishi 2005, SumK with K = 3) leave an error of order
-    eps^3 * sum |terms|, far below the spacing of any non-zero result.
+    centre cancels, and it is the whole DIoU penalty when the boxes do not overlap, so
+    it must not be left to the roundings of x1 + x2 or x1 - x1'. SumK with K = 3 (Ogita,
+    Rump & Oishi 2005: two error-free passes, then a plain sum) leaves an error of
+    about one rounding of the result plus u^3 * sum |terms| (u = 2^-53). A non-zero sum
+    is a multiple of the ulp of the smallest term, so that is far below it unless the
+    coordinates differ in magnitude by more than ~1e30.
     """
     parts = list(terms)
     for _ in range(2):

@@ -78,12 +78,61 @@ def shifted_down(fn: Loss) -> Loss:
     return wrong
 
 
+def _elementwise(fn: Loss, modify: Callable) -> Loss:
+    """Apply `modify(elementwise loss, args)` before reducing (pairwise metrics: no reduction)."""
+
+    @functools.wraps(fn)
+    def wrong(*args, reduction=None, **kwargs):
+        if reduction is None:
+            return modify(fn(*args, **kwargs), args)
+        return reduce_loss(modify(fn(*args, reduction="none", **kwargs), args), reduction)
+
+    return wrong
+
+
+def _first_coordinate(out: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    if first.shape == out.shape:
+        return first
+    if first.dim() == 2 and out.dim() == 2 and first.shape[-1] == 4:  # pairwise (N, M)
+        return first[:, :1]
+    return first[..., 0]  # boxes (..., 4) -> (...)
+
+
+def position_weighted(fn: Loss) -> Loss:
+    """Weights each element by where its first argument lies: order- and position-dependent."""
+    return _elementwise(fn, lambda out, args: out * (
+        1 + 0.5 * torch.sigmoid(_first_coordinate(out, args[0]))))
+
+
+def constant_floor(fn: Loss) -> Loss:
+    """Adds 1e-3 to every element (a smoothing term that never vanishes)."""
+    return _elementwise(fn, lambda out, args: out + 1e-3)
+
+
+def larger_hidden_eps(fn: Loss) -> Loss:
+    """Uses eps = max(eps, 1e-6) whatever it is given: visible at small scales only."""
+
+    @functools.wraps(fn)
+    def wrong(*args, eps=1e-7, **kwargs):
+        return fn(*args, eps=max(eps, 1e-6), **kwargs)
+
+    return wrong
+
+
 GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "output_dtype": returns_float64,
     "no_input_mutation": edits_first_input,
     "reduction_consistency": none_keeps_a_dim,
     "nonnegative": shifted_down,
     "matches_reference": mean_is_sum,
+    # shared relations, one wrapper each, applied to every spec that declares them
+    "symmetric_in_input_and_target": position_weighted,
+    "symmetric_in_the_two_boxes": position_weighted,
+    "pairwise_symmetric": position_weighted,
+    "translation_invariant": position_weighted,
+    "zero_when_input_equals_target": constant_floor,
+    "identical_boxes_give_zero": constant_floor,
+    "scale_invariant": larger_hidden_eps,
 }
 
 
@@ -505,6 +554,7 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("box_iou", box_iou_first_area_twice, "pairwise_symmetric"),
     ("box_iou", box_iou_first_area_twice, "iou_at_most_one"),
     ("generalized_box_iou", generalized_box_iou_penalty_sign, "giou_at_most_iou"),
+    ("generalized_box_iou", generalized_box_iou_penalty_sign, "matches_reference"),
 ]
 
 # Keep the names importable for reproducers (tests/ is on sys.path under pytest).
