@@ -217,3 +217,20 @@ def test_run_one_spec_prints_table_summary_and_json(tmp_path):
                f" {examples} examples, 0 nonconforming, ")
     assert summary in proc.stdout
     assert proc.stdout.rstrip().endswith("(profile ci)")
+
+
+# --------------------------------------------------------------------------- option errors
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("check", BCE_TARGET, "--spec", BCE, "--max-examples", "0"), "must be at least 1"),
+    (("list", "--family", "nope"), "no family 'nope'"),
+    (("check", BCE_TARGET, "--spec", BCE, "--json", "/nonexistent-dir/x.json"),
+     "its folder does not exist"),
+    (("check", BCE_TARGET, "--spec", BCE, "--dtype", "float8"), "invalid choice"),
+])
+def test_bad_options_are_usage_errors_before_any_work(args, needle):
+    proc = cli(*args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -116,3 +116,15 @@ def test_unknown_profile_is_a_usage_error(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--conformance-profile*invalid choice*'nope'*"])
     assert "collected" not in result.stdout.str()  # rejected before collection
+
+
+def test_properties_option_narrows_the_parametrization():
+    from conformance.pytest_plugin import conformance_tests
+
+    test = conformance_tests(lambda *a, **k: None, BCE, dtypes=["float32"],
+                             properties=["matches_reference", "nonnegative"])
+    [mark] = [m for m in test.pytestmark if m.name == "parametrize"]
+    assert [tuple(p) for p in mark.args[1]] == [("matches_reference", "float32"),
+                                                ("nonnegative", "float32")]
+    with pytest.raises(ValueError, match="no property"):
+        conformance_tests(lambda *a, **k: None, BCE, properties=["nope"])
