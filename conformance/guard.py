@@ -74,12 +74,23 @@ class GuardedTarget:
         self.hung_on: tuple[Case, torch.dtype] | None = None
 
     def __call__(
-        self, case: Case, dtype: torch.dtype, device: str, **overrides: Any
+        self,
+        case: Case,
+        dtype: torch.dtype,
+        device: str,
+        grad_inputs: tuple[str, ...] = (),
+        **overrides: Any,
     ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, Any]]:
-        """Call the target on `case` in `dtype`; returns the output and the tensors it was given."""
+        """Call the target on `case` in `dtype`; returns the output and the tensors it was given.
+
+        The inputs named in `grad_inputs` require grad, for properties that differentiate.
+        """
         if self.hung_on is not None:
             raise TargetHung()
         args, kwargs = case.to_torch(dtype, device)
+        for name, tensor in zip(case.inputs, args, strict=True):
+            if name in grad_inputs:
+                tensor.requires_grad_(True)
         kwargs.update(overrides)
         try:
             # A target's warnings (deprecations, 'mean' of kl_div) would repeat once per example.
@@ -103,6 +114,26 @@ class GuardedTarget:
                 f"the target returned a tensor on {out.device} for inputs on {device}"
             )
         return out, args, kwargs
+
+
+def gradient(
+    output: torch.Tensor, wrt: torch.Tensor, timeout: float | None = 10.0
+) -> torch.Tensor:
+    """d sum(output) / d wrt; an error inside the target's backward is a finding."""
+    if output.grad_fn is None:
+        raise TargetError("the output carries no gradient (no grad_fn) although an input"
+                          " requires grad")
+    try:
+        with time_limit(timeout), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (grad,) = torch.autograd.grad(output.sum(), wrt, allow_unused=True)
+    except _Alarm:
+        raise TargetHung() from None
+    except Exception as exc:
+        raise TargetError(f"the target's backward raised {type(exc).__name__}: {exc}") from exc
+    if grad is None:
+        raise TargetError("the output does not depend on the input it is differentiated by")
+    return grad
 
 
 def describe_call(kwargs: dict[str, Any]) -> str:

@@ -507,6 +507,36 @@ def generalized_box_iou_penalty_sign(boxes1, boxes2):
     return giou_loss_penalty_sign(boxes1[:, None, :], boxes2[None, :, :], eps=0.0).neg() + 1
 
 
+def giou_loss_detached_enclosure(boxes1, boxes2, reduction="none", eps=1e-7):
+    """The enclosing box computed under no_grad: disjoint boxes get no pull toward each other."""
+    from implementations.boxes import _enclosing
+
+    inter, a1, a2 = _inter_areas(boxes1, boxes2)
+    union = a1 + a2 - inter
+    with torch.no_grad():
+        cw, ch = _enclosing(boxes1, boxes2)
+    area_c = cw * ch
+    return reduce_loss(1 - (inter / (union + eps) - (area_c - union) / (area_c + eps)), reduction)
+
+
+def diou_loss_detached_distance(boxes1, boxes2, reduction="none", eps=1e-7):
+    """The centre-distance penalty detached from the graph."""
+    from implementations.boxes import distance_box_iou_loss, iou_loss
+
+    base = iou_loss(boxes1, boxes2, eps=eps)
+    penalty = (distance_box_iou_loss(boxes1, boxes2, eps=eps) - base).detach()
+    return reduce_loss(base + penalty, reduction)
+
+
+def ciou_loss_detached_distance(boxes1, boxes2, reduction="none", eps=1e-7):
+    """CIoU whose DIoU part is detached: only the aspect term has a gradient."""
+    from implementations.boxes import complete_box_iou_loss, distance_box_iou_loss
+
+    d = distance_box_iou_loss(boxes1, boxes2, eps=eps)
+    return reduce_loss(complete_box_iou_loss(boxes1, boxes2, eps=eps) - d + d.detach(),
+                       reduction)
+
+
 # (spec, mutant, property that must reject it)
 FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("binary_cross_entropy", bce_clamped_probabilities, "matches_reference"),
@@ -555,6 +585,13 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("box_iou", box_iou_first_area_twice, "iou_at_most_one"),
     ("generalized_box_iou", generalized_box_iou_penalty_sign, "giou_at_most_iou"),
     ("generalized_box_iou", generalized_box_iou_penalty_sign, "matches_reference"),
+    ("generalized_box_iou_loss", giou_loss_detached_enclosure,
+     "disjoint_gradient_pulls_boxes_together"),
+    ("generalized_box_iou_loss", giou_loss_penalty_sign, "disjoint_boxes_have_negative_giou"),
+    ("distance_box_iou_loss", diou_loss_detached_distance,
+     "disjoint_gradient_pulls_boxes_together"),
+    ("complete_box_iou_loss", ciou_loss_detached_distance,
+     "disjoint_gradient_pulls_boxes_together"),
 ]
 
 # Keep the names importable for reproducers (tests/ is on sys.path under pytest).

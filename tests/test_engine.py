@@ -237,3 +237,41 @@ def test_every_profile_runs_the_named_edge_cases():
                                properties=["matches_reference"], dtypes=("float64",),
                                max_examples=1)
     assert report.failures[0].case.label in labels
+
+
+# --------------------------------------------------------------------------- autograd misuse
+
+GIOU = "generalized_box_iou_loss"
+PULL = "disjoint_gradient_pulls_boxes_together"
+
+
+def giou_without_graph(boxes1, boxes2, reduction="none", eps=1e-7):
+    from implementations.boxes import generalized_box_iou_loss
+
+    return generalized_box_iou_loss(boxes1, boxes2, reduction, eps).detach()
+
+
+class _BrokenBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("backward exploded")
+
+
+def giou_broken_backward(boxes1, boxes2, reduction="none", eps=1e-7):
+    from implementations.boxes import generalized_box_iou_loss
+
+    return generalized_box_iou_loss(_BrokenBackward.apply(boxes1), boxes2, reduction, eps)
+
+
+@pytest.mark.parametrize(("fn", "needle"), [
+    (giou_without_graph, "no grad_fn"),
+    (giou_broken_backward, "backward raised RuntimeError: backward exploded"),
+])
+def test_autograd_misuse_is_reported(fn, needle):
+    report = conformance.check(fn, GIOU, properties=[PULL], dtypes=("float64",))
+    assert not report.ok
+    assert needle in report.failures[0].message

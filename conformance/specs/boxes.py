@@ -14,9 +14,12 @@ Edge regimes and what the specs say for each:
 from __future__ import annotations
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 
 from conformance.case import Case
+from conformance.guard import PropertyFailure, gradient
+from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, register
 from conformance.specs.common import GENERIC, maybe, params, zero_loss
@@ -161,6 +164,45 @@ IDENTICAL_IS_ZERO = Relation(
 )
 
 
+def _separated(case: Case) -> Case:
+    """Move boxes2 to the right of and above boxes1 (gap of half a side): disjoint, finite."""
+    b1, b2 = _positive_area(case).inputs["boxes1"], _positive_area(case).inputs["boxes2"]
+    w2, h2 = b2[..., 2] - b2[..., 0], b2[..., 3] - b2[..., 1]
+    x0 = b1[..., 2] + (b1[..., 2] - b1[..., 0]) / 2
+    y0 = b1[..., 3] + (b1[..., 3] - b1[..., 1]) / 2
+    return case.with_inputs(boxes1=b1, boxes2=np.stack([x0, y0, x0 + w2, y0 + h2], axis=-1))
+
+
+class DisjointGradientPullsTogether(Property):
+    name = "disjoint_gradient_pulls_boxes_together"
+    description = ("for disjoint boxes IoU's gradient is 0, but this loss's gradient must still"
+                   " move boxes1 toward boxes2: the derivative along the centre offset is < 0")
+
+    def prepare(self, spec, case: Case) -> Case:
+        return _separated(case).with_params(eps=1e-7)
+
+    def check(self, ctx: Context, case: Case) -> float:
+        loss, args, _ = ctx.target(case, ctx.dtype, ctx.device, grad_inputs=("boxes1",),
+                                   reduction="sum")
+        grad = gradient(loss, args[0], ctx.target.timeout)
+        b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
+        offset = (b2[..., :2] + b2[..., 2:] - b1[..., :2] - b1[..., 2:]) / 2
+        direction = np.concatenate([offset, offset], axis=-1)  # translate the whole box
+        g = grad.detach().to("cpu", torch.float64).numpy()
+        slope = np.sum(g * direction, axis=-1)
+        bad = ~np.isfinite(slope) | (slope >= 0)
+        if np.any(bad):
+            i = tuple(int(k) for k in np.argwhere(np.atleast_1d(bad))[0])
+            raise PropertyFailure(
+                f"for disjoint boxes the gradient does not pull boxes1 toward boxes2: the"
+                f" derivative along the centre offset is {np.atleast_1d(slope)[i]!r} at pair"
+                f" {i} (must be < 0)", reduction="sum")
+        return 0.0
+
+
+PULLS_TOGETHER = DisjointGradientPullsTogether()
+
+
 def _at_least_iou_loss(name: str) -> Relation:
     return Relation(
         name=f"{name}_at_least_iou_loss",
@@ -220,7 +262,15 @@ _loss_spec(
 _loss_spec(
     "generalized_box_iou_loss", "1 - GIoU (Rezatofighi et al. 2019)",
     ref.generalized_box_iou_loss,
-    (_at_least_iou_loss("giou"),
+    (_at_least_iou_loss("giou"), PULLS_TOGETHER,
+     Relation(
+         name="disjoint_boxes_have_negative_giou",
+         description="disjoint boxes: IoU = 0 and GIoU < 0, so the loss exceeds 1",
+         lhs=reference(lambda boxes1, boxes2, reduction="none", **_: zero_loss(
+             np.zeros(np.shape(boxes1)[:-1]), reduction=reduction) + (
+             1.0 if reduction != "sum" else float(np.size(boxes1) // 4)), label="1"),
+         rhs=target(label="1 - GIoU"), op="le", adapt=_separated,
+     ),
      Relation(
          name="giou_equals_iou_when_one_box_contains_the_other",
          description="if b contains a, the enclosing box is b and GIoU == IoU",
@@ -241,13 +291,13 @@ _loss_spec(
 )
 _loss_spec(
     "distance_box_iou_loss", "1 - IoU + rho^2 / c^2 (DIoU, Zheng et al. 2020)",
-    ref.distance_box_iou_loss, (_at_least_iou_loss("diou"),),
+    ref.distance_box_iou_loss, (_at_least_iou_loss("diou"), PULLS_TOGETHER),
     "implementations.boxes:distance_box_iou_loss",
     "rho = distance between the centres; c^2 = squared enclosing diagonal + eps.",
 )
 _loss_spec(
     "complete_box_iou_loss", "DIoU loss + alpha v (CIoU, Zheng et al. 2020)",
-    ref.complete_box_iou_loss, (_at_least_iou_loss("ciou"),),
+    ref.complete_box_iou_loss, (_at_least_iou_loss("ciou"), PULLS_TOGETHER),
     "implementations.boxes:complete_box_iou_loss",
     "v = 4/pi^2 (atan(w_gt/h_gt) - atan(w/h))^2, alpha = v / (1 - IoU + v + eps) with no"
     " gradient; boxes1 is the prediction. Every box has positive width and height (atan(0/0));"

@@ -41,6 +41,10 @@ SYMMETRY = Relation(
 )
 
 
+# beta = 0 is part of SmoothL1's domain (it is L1); Huber's delta must be positive.
+KINK_PARAMETERS = {"beta": [0.0, 0.5, 1.0, 2.0], "delta": [0.5, 1.0, 2.0]}
+
+
 @st.composite
 def _pair_cases(draw: st.DrawFn, parameter: str | None = None) -> Case:
     shape = draw(dom.elementwise_shape())
@@ -52,7 +56,7 @@ def _pair_cases(draw: st.DrawFn, parameter: str | None = None) -> Case:
     drawn = {}
     if parameter is not None:
         drawn = params(**{parameter: draw(maybe(st.one_of(
-            st.sampled_from([0.5, 1.0, 2.0]), st.floats(1e-3, 10.0))))})
+            st.sampled_from(KINK_PARAMETERS[parameter]), st.floats(1e-3, 10.0))))})
     return Case({"input": x, "target": y}, drawn)
 
 
