@@ -150,7 +150,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     spec = get_spec(args.spec)
     fn = load_target(args.target)
     _writable(args.json_path)
-    report = check(fn, spec, properties=args.properties, **_options(args))
+    report = check(fn, spec, properties=args.properties, target_path=args.target,
+                   **_options(args))
     print(report)
     _write_json(args.json_path, [report])
     return EXIT_OK if report.ok else EXIT_NONCONFORMING
@@ -193,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except UsageError as exc:
             print(f"{spec.name}: {path} not available ({exc}); counted as skipped")
             continue
-        reports.append(check(fn, spec, **options))
+        reports.append(check(fn, spec, target_path=path, **options))
     elapsed = time.perf_counter() - start
     print(_run_table(reports, options["dtypes"]))
     checks = sum(len(r.results) for r in reports)

@@ -26,8 +26,8 @@ def import_path(fn: Callable[..., Any]) -> str | None:
     return f"{module}:{qualname}" if obj is fn else None
 
 
-def target_name(fn: Callable[..., Any]) -> str:
-    path = import_path(fn)
+def target_name(fn: Callable[..., Any], path: str | None = None) -> str:
+    path = path or import_path(fn)
     if path:
         return path.replace(":", ".")
     return getattr(fn, "__qualname__", None) or repr(fn)
@@ -41,8 +41,10 @@ def build(
     dtype: torch.dtype,
     device: str,
     reduction: str | None,
+    path: str | None = None,
 ) -> str:
-    path = import_path(fn)
+    """`path` ('module:attr', as the user named the target) wins over fn's own module."""
+    path = path or import_path(fn)
     lines = ["import torch", "import conformance"]
     if path:
         module, qualname = path.split(":")

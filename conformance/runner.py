@@ -58,7 +58,8 @@ class _Progress:
 
 
 def _run_property(
-    ctx: Context, prop: Property, fn: Callable[..., Any], settings: Any, seed: int | None
+    ctx: Context, prop: Property, fn: Callable[..., Any], settings: Any, seed: int | None,
+    path: str | None = None,
 ) -> PropertyResult:
     spec = ctx.spec
     progress = _Progress()
@@ -98,7 +99,7 @@ def _run_property(
             message=failure.message, case=case, reduction=reduction,
             comparison=failure.details.get("comparison"),
             reproducer=reproducer.build(fn, spec.name, prop.name, case, ctx.dtype, ctx.device,
-                                        reduction),
+                                        reduction, path),
         )
     except TargetHung:
         result.status = ERROR
@@ -130,17 +131,19 @@ def check(
     max_examples: int | None = None,
     seed: int | None = None,
     timeout: float | None = 10.0,
+    target_path: str | None = None,
 ) -> Report:
     """Check `fn` against `spec`; never raises for anything the target does.
 
     dtypes: names from float64, float32, float16, bfloat16. devices: 'auto' (cpu, and cuda when
     present), or a list. properties: names to run (default: every property the spec declares).
     profile: 'ci', 'default' or 'thorough' (or $CONFORMANCE_PROFILE). timeout: seconds per call.
+    target_path: 'module:attr' the reproducers import the target by (default: fn's own module).
     """
     spec = get_spec(spec)
     chosen = profile_name(profile)
     settings = hypothesis_settings(chosen, max_examples)
-    report = Report(reproducer.target_name(fn), spec.name, chosen)
+    report = Report(reproducer.target_name(fn, target_path), spec.name, chosen)
     start = time.perf_counter()
 
     unknown_dtypes = [d for d in dtypes if d not in DTYPES]
@@ -168,7 +171,8 @@ def check(
                         spec.name, prop.name, dtype, device, ERROR,
                         reason="skipped: the target hung earlier in this run"))
                     continue
-                report.results.append(_run_property(ctx, prop, fn, settings, seed))
+                report.results.append(
+                    _run_property(ctx, prop, fn, settings, seed, target_path))
     report.seconds = time.perf_counter() - start
     return report
 

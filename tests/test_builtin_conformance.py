@@ -5,14 +5,18 @@ from __future__ import annotations
 import pytest
 
 from conformance import all_specs, check
-from conformance.cli import load_target
+from conformance.cli import UsageError, load_target
 
 TARGETS = [(spec.name, path) for spec in all_specs() for path in spec.implementations]
 
 
 @pytest.mark.parametrize(("spec", "path"), TARGETS, ids=[f"{s}-{p}" for s, p in TARGETS])
 def test_builtin_implementation_conforms(spec, path):
-    report = check(load_target(path), spec)
+    try:
+        fn = load_target(path)
+    except UsageError as exc:  # an optional library (torchvision) that is not installed
+        pytest.skip(str(exc))
+    report = check(fn, spec)
     assert report.ok, str(report)
     # A property that never saw an example proves nothing.
     idle = [(r.property, r.dtype) for r in report.results if r.examples == 0]

@@ -219,8 +219,9 @@ def _ciou_nan(case: Case, reduction: str | None) -> bool | np.ndarray:
     return same if reduction == "none" else bool(np.any(same))
 
 
-def _loss_spec(name: str, summary: str, reference_fn, relations: tuple, implementation: str,
-               conventions: str, allow_empty: bool = True) -> LossSpec:
+def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
+               implementation: str | tuple[str, ...], conventions: str,
+               allow_empty: bool = True) -> LossSpec:
     # CIoU is NaN for identical boxes at eps = 0, so "identical gives 0" is not its property.
     identical = () if name == "complete_box_iou_loss" else (IDENTICAL_IS_ZERO,)
     return register(LossSpec(
@@ -249,7 +250,8 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple, implemen
                                       [0.5, 0.5, 1.5, 1.5]])},
                  label="identical, touching, nested with a shared centre"),
         ),
-        implementations=(implementation,),
+        implementations=implementation if isinstance(implementation, tuple) else (
+            implementation,),
         conventions=conventions,
     ))
 
@@ -259,6 +261,8 @@ _loss_spec(
     ref.iou_loss, (), "implementations.boxes:iou_loss",
     "1 - |A n B| / (|A u B| + eps); a zero-area box has IoU 0.",
 )
+TORCHVISION = "implementations.torchvision_ops"
+
 _loss_spec(
     "generalized_box_iou_loss", "1 - GIoU (Rezatofighi et al. 2019)",
     ref.generalized_box_iou_loss,
@@ -286,18 +290,19 @@ _loss_spec(
              2.0 * (np.size(boxes1) // 4 if reduction == "sum" else 1)), label="2"),
          op="le",
      )),
-    "implementations.boxes:generalized_box_iou_loss",
+    ("implementations.boxes:generalized_box_iou_loss", f"{TORCHVISION}:generalized_box_iou_loss"),
     "IoU = inter / (union + eps); GIoU = IoU - (|C| - union) / (|C| + eps), C the enclosing box.",
 )
 _loss_spec(
     "distance_box_iou_loss", "1 - IoU + rho^2 / c^2 (DIoU, Zheng et al. 2020)",
     ref.distance_box_iou_loss, (_at_least_iou_loss("diou"), PULLS_TOGETHER),
-    "implementations.boxes:distance_box_iou_loss",
+    ("implementations.boxes:distance_box_iou_loss", f"{TORCHVISION}:distance_box_iou_loss"),
     "rho = distance between the centres; c^2 = squared enclosing diagonal + eps.",
 )
 _loss_spec(
     "complete_box_iou_loss", "DIoU loss + alpha v (CIoU, Zheng et al. 2020)",
     ref.complete_box_iou_loss, (_at_least_iou_loss("ciou"), PULLS_TOGETHER),
+    # torchvision's complete_box_iou_loss ignores eps in its DIoU part: docs/findings.md.
     "implementations.boxes:complete_box_iou_loss",
     "v = 4/pi^2 (atan(w_gt/h_gt) - atan(w/h))^2, alpha = v / (1 - IoU + v + eps) with no"
     " gradient; boxes1 is the prediction. Every box has positive width and height (atan(0/0));"
@@ -366,6 +371,7 @@ for _name, _summary, _fn, _bounds in (
                           "boxes2": np.array([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0],
                                               [3.0, 0.0, 4.0, 1.0]])},
                          label="identical, empty (0/0 = NaN) and distant boxes"),),
-        implementations=(f"implementations.boxes:{_name}",),
+        implementations=(f"implementations.boxes:{_name}",
+                         f"implementations.torchvision_ops:{_name}"),
         conventions="No eps: the metric of two empty boxes is 0/0 = NaN (declared).",
     ))
