@@ -166,6 +166,11 @@ def check(
         for dtype in dtypes:
             ctx = Context(spec, target, DTYPES[dtype], device)
             for prop in props:
+                if spec.dtypes is not None and dtype not in spec.dtypes:
+                    report.results.append(PropertyResult(
+                        spec.name, prop.name, dtype, device, SKIPPED,
+                        reason=f"the spec is defined for {', '.join(spec.dtypes)} only"))
+                    continue
                 if target.hung_on is not None:
                     report.results.append(PropertyResult(
                         spec.name, prop.name, dtype, device, ERROR,

@@ -36,6 +36,7 @@ class LossSpec:
     mean_denominator: what 'mean' (and 'batchmean') divide the sum by, for this case.
     magnitude:       elementwise error scale (shape of the 'none' output) for the tolerance rule.
     properties:      generic properties (registered names) and relations (family invariants).
+    dtypes:          the dtypes the spec is defined for (None: all).
     edge_cases:      named cases that run first in every profile.
     implementations: import paths ("module:attr") of targets that should conform as they are.
     nan_expected:    where the spec's value is NaN (e.g. a mean over zero elements).
@@ -59,6 +60,9 @@ class LossSpec:
     tolerance: ToleranceRule = DEFAULT_RULE
     conventions: str = ""
     differentiable: tuple[str, ...] = field(default=("input",))
+    # Dtypes the output is defined for; None: every float dtype. A metric of integer label maps
+    # has no input dtype to follow, and declares the one dtype it returns.
+    dtypes: tuple[str, ...] | None = None
 
     @property
     def calls(self) -> tuple[str | None, ...]:

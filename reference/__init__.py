@@ -30,6 +30,19 @@ from reference.classification import (
 from reference.ranking import hinge_embedding_loss, margin_ranking_loss
 from reference.reduction import reduce
 from reference.regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
+from reference.segmentation import (
+    dice_ce_loss,
+    jaccard_index,
+    kept_entries,
+    lovasz_grad,
+    lovasz_hinge,
+    lovasz_softmax,
+    one_hot,
+    soft_counts,
+    soft_dice_loss,
+    soft_jaccard_loss,
+    tversky_loss,
+)
 
 __all__ = [
     "balanced_bce_weights",
@@ -44,6 +57,7 @@ __all__ = [
     "complete_box_iou",
     "complete_box_iou_loss",
     "cross_entropy",
+    "dice_ce_loss",
     "distance_box_iou",
     "distance_box_iou_loss",
     "generalized_box_iou",
@@ -51,15 +65,25 @@ __all__ = [
     "hinge_embedding_loss",
     "huber_loss",
     "iou_loss",
+    "jaccard_index",
+    "kept_entries",
     "kl_div",
     "l1_loss",
     "log_softmax",
+    "lovasz_grad",
+    "lovasz_hinge",
+    "lovasz_softmax",
     "margin_ranking_loss",
     "mse_loss",
     "nll_loss",
+    "one_hot",
     "quality_focal_loss",
     "reduce",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
+    "soft_counts",
+    "soft_dice_loss",
+    "soft_jaccard_loss",
     "softmax_focal_loss",
+    "tversky_loss",
 ]

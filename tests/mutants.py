@@ -36,12 +36,15 @@ def returns_float64(fn: Loss) -> Loss:
 
 
 def edits_first_input(fn: Loss) -> Loss:
-    """Correct value, but scales its first argument in place afterwards."""
+    """Correct value, but changes its first argument in place afterwards."""
 
     @functools.wraps(fn)
     def wrong(*args, **kwargs):
         out = fn(*args, **kwargs)
-        args[0].mul_(0.5)
+        if args[0].is_floating_point():
+            args[0].mul_(0.5)
+        else:
+            args[0].add_(1)
         return out
 
     return wrong
@@ -119,6 +122,54 @@ def larger_hidden_eps(fn: Loss) -> Loss:
     return wrong
 
 
+def _default(fn: Loss, name: str):
+    import inspect
+
+    return inspect.signature(fn).parameters[name].default
+
+
+def forgets_ignore_index(fn: Loss) -> Loss:
+    """Treats ignored pixels as class 0 instead of leaving them out."""
+
+    @functools.wraps(fn)
+    def wrong(input, target, *args, ignore_index=None, **kwargs):
+        if ignore_index is not None:
+            target = torch.where(target == ignore_index, torch.zeros_like(target), target)
+        return fn(input, target, *args, **kwargs)
+
+    return wrong
+
+
+def per_image_forgets_ignore_index(fn: Loss) -> Loss:
+    """The per_image branch drops ignore_index (one branch of two forgets an argument)."""
+    forgetful = forgets_ignore_index(fn)
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        per_image = kwargs.get("per_image", _default(fn, "per_image"))
+        return (forgetful if per_image else fn)(*args, **kwargs)
+
+    return wrong
+
+
+def position_weighted_pixels(fn: Loss) -> Loss:
+    """Scales logits by a ramp over pixel positions (a 'border weighting' gone wrong)."""
+
+    @functools.wraps(fn)
+    def wrong(input, target, *args, **kwargs):
+        spatial = target.shape[1:]
+        ramp = torch.linspace(1.0, 1.5, max(target[0].numel(), 1), dtype=input.dtype)
+        ramp = ramp.reshape(spatial) if len(spatial) else ramp.reshape(())
+        return fn(input * ramp, target, *args, **kwargs)
+
+    return wrong
+
+
+def log_of_score(fn: Loss) -> Loss:
+    """-log(score) instead of 1 - score: unbounded above."""
+    return _elementwise(fn, lambda out, args: -torch.log1p(-out + 1e-7) * 3)
+
+
 GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "output_dtype": returns_float64,
     "no_input_mutation": edits_first_input,
@@ -133,6 +184,11 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "zero_when_input_equals_target": constant_floor,
     "identical_boxes_give_zero": constant_floor,
     "scale_invariant": larger_hidden_eps,
+    "ignored_pixels_change_nothing": forgets_ignore_index,
+    "per_image_equals_batch_for_one_image": per_image_forgets_ignore_index,
+    "pixel_permutation_invariance": position_weighted_pixels,
+    "zero_at_a_perfect_prediction": constant_floor,
+    "at_most_one": log_of_score,
 }
 
 
@@ -537,6 +593,156 @@ def ciou_loss_detached_distance(boxes1, boxes2, reduction="none", eps=1e-7):
                        reduction)
 
 
+# --------------------------------------------------------------------------- segmentation
+
+
+def _seg():
+    from implementations import segmentation
+
+    return segmentation
+
+
+def dice_jaccard_denominator(input, target, activation="softmax", form="standard", smooth=0.0,
+                             include_background=True, classes="all", per_image=False,
+                             ignore_index=None, reduction="mean"):
+    """2I / (P + G - I): Dice's numerator over Jaccard's union."""
+    s = _seg()
+    p, g, total = s._soft_counts(input, target, activation, per_image, ignore_index)
+    i = total(p * g)
+    score = s._ratio(2 * i + smooth, total(p) + total(g) - i + smooth)
+    return s._reduce_selected(score, total(g) > 0, include_background, classes, reduction)
+
+
+def tversky_without_tp(input, target, alpha=0.5, beta=0.5, activation="softmax", smooth=0.0,
+                       include_background=True, classes="all", per_image=False,
+                       ignore_index=None, reduction="mean"):
+    """TP left out of the denominator: TP / (alpha FP + beta FN)."""
+    s = _seg()
+    p, g, total = s._soft_counts(input, target, activation, per_image, ignore_index)
+    tp = total(p * g)
+    score = s._ratio(tp + smooth, alpha * total(p * (1 - g))
+                     + beta * total((1 - p) * g) + smooth)
+    return s._reduce_selected(score.clamp(max=1), total(g) > 0, include_background, classes,
+                              reduction)
+
+
+def tversky_true_negatives(input, target, alpha=0.5, beta=0.5, activation="softmax",
+                           smooth=0.0, include_background=True, classes="all", per_image=False,
+                           ignore_index=None, reduction="mean"):
+    """FN typed as (1 - p)(1 - g): true negatives in the denominator."""
+    s = _seg()
+    p, g, total = s._soft_counts(input, target, activation, per_image, ignore_index)
+    _, mask = s._masks(input, target, ignore_index)
+    tp = total(p * g)
+    fp = total(p * (1 - g))
+    tn = total((1 - p) * (1 - g) * mask)
+    score = s._ratio(tp + smooth, tp + alpha * fp + beta * tn + smooth)
+    return s._reduce_selected(score, total(g) > 0, include_background, classes, reduction)
+
+
+def dice_ce_sigmoid_dice(input, target, lambda_dice=1.0, lambda_ce=1.0, smooth=0.0,
+                         ignore_index=None):
+    """The Dice part uses sigmoid probabilities although the CE part is a softmax."""
+    s = _seg()
+    dice = s.soft_dice_loss(input, target, activation="sigmoid", smooth=smooth,
+                            ignore_index=ignore_index)
+    ce = F.cross_entropy(input, target, ignore_index=-100 if ignore_index is None
+                         else ignore_index)
+    return lambda_dice * dice + lambda_ce * ce
+
+
+def dice_ce_smoothed_ce(input, target, lambda_dice=1.0, lambda_ce=1.0, smooth=0.0,
+                        ignore_index=None):
+    """label_smoothing=0.1 left in the CE part from a training config."""
+    s = _seg()
+    dice = s.soft_dice_loss(input, target, smooth=smooth, ignore_index=ignore_index)
+    ce = F.cross_entropy(input, target, ignore_index=-100 if ignore_index is None
+                         else ignore_index, label_smoothing=0.1)
+    return lambda_dice * dice + lambda_ce * ce
+
+
+def dice_ce_weights_swapped(input, target, lambda_dice=1.0, lambda_ce=1.0, smooth=0.0,
+                            ignore_index=None):
+    """lambda_dice and lambda_ce applied to each other's term."""
+    return _seg().dice_ce_loss(input, target, lambda_ce, lambda_dice, smooth, ignore_index)
+
+
+def lovasz_softmax_present_by_identity(input, target, classes="present", per_image=False,
+                                       ignore_index=None):
+    """Seed 004's `classes is 'present'`: a non-interned 'present' averages over all classes."""
+    chosen = "all" if classes == "present" else classes
+    return _seg().lovasz_softmax(input, target, chosen, per_image, ignore_index)
+
+
+def lovasz_softmax_ascending(input, target, classes="present", per_image=False,
+                             ignore_index=None):
+    """Errors sorted ascending: the Lovasz gradient meets the errors in the wrong order."""
+    s = _seg()
+    probs = torch.softmax(input, dim=1)
+    num_classes = probs.shape[1]
+    p = probs.movedim(1, -1).reshape(-1, num_classes)
+    y = target.reshape(-1)
+    if ignore_index is not None:
+        p, y = p[y != ignore_index], y[y != ignore_index]
+    losses = []
+    for c in (range(num_classes) if isinstance(classes, str) else classes):
+        fg = (y == c).to(p.dtype)
+        if classes == "present" and not bool(fg.any()):
+            continue
+        errors, order = torch.sort((fg - p[:, c]).abs(), descending=False)
+        losses.append(torch.dot(errors, s._lovasz_grad(fg[order])))
+    return torch.stack(losses).mean() if losses else p.sum() * 0
+
+
+def lovasz_hinge_undifferenced_grad(input, target, per_image=True, ignore_index=None):
+    """Uses 1 - J at each rank as the weight instead of its increments."""
+
+    def flat(x, y):
+        if ignore_index is not None:
+            x, y = x[y != ignore_index], y[y != ignore_index]
+        if x.numel() == 0:
+            return x.sum() * 0
+        yf = y.to(x.dtype)
+        errors, order = torch.sort(1 - x * (2 * yf - 1), descending=True)
+        g = yf[order]
+        total = g.sum()
+        jaccard = 1 - (total - g.cumsum(0)) / (total + (1 - g).cumsum(0))
+        return torch.dot(F.relu(errors), jaccard)
+
+    if per_image:
+        return torch.stack([flat(x.reshape(-1), y.reshape(-1))
+                            for x, y in zip(input, target, strict=True)]).mean()
+    return flat(input.reshape(-1), target.reshape(-1))
+
+
+def jaccard_index_empty_is_zero(input, target, num_classes, ignore_index=None, per_image=False,
+                                empty=1.0):
+    """A class neither predicted nor present scores 0 instead of `empty`."""
+    return _seg().jaccard_index(input, target, num_classes, ignore_index, per_image, 0.0)
+
+
+def jaccard_index_recall(input, target, num_classes, ignore_index=None, per_image=False,
+                         empty=1.0):
+    """|pred n y| / |y| (recall) taken for IoU."""
+    valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else (
+        target != ignore_index)
+    safe = torch.where(valid, target, torch.zeros_like(target))
+    pred = F.one_hot(input, num_classes).bool() & valid[..., None]
+    true = F.one_hot(safe, num_classes).bool() & valid[..., None]
+    dims = tuple(range(1, input.dim())) if per_image else tuple(range(input.dim()))
+    inter = (pred & true).sum(dims).double()
+    size = true.sum(dims).double()
+    iou = torch.where(size == 0, torch.full_like(size, empty), inter / size.clamp(min=1))
+    return iou.mean(0) if per_image else iou
+
+
+def jaccard_index_edits_labels(input, target, num_classes, ignore_index=None, per_image=False,
+                               empty=1.0):
+    """Clamps the predicted labels in place."""
+    input.clamp_(max=max(num_classes - 2, 0))
+    return _seg().jaccard_index(input, target, num_classes, ignore_index, per_image, empty)
+
+
 # (spec, mutant, property that must reject it)
 FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("binary_cross_entropy", bce_clamped_probabilities, "matches_reference"),
@@ -592,6 +798,20 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
      "disjoint_gradient_pulls_boxes_together"),
     ("complete_box_iou_loss", ciou_loss_detached_distance,
      "disjoint_gradient_pulls_boxes_together"),
+    ("soft_dice_loss", dice_jaccard_denominator, "dice_is_2j_over_1_plus_j_on_hard_masks"),
+    ("tversky_loss", tversky_without_tp, "tversky_half_is_dice"),
+    ("tversky_loss", tversky_true_negatives, "tversky_one_is_jaccard"),
+    ("dice_ce_loss", dice_ce_sigmoid_dice, "lambda_ce_zero_is_dice"),
+    ("dice_ce_loss", dice_ce_smoothed_ce, "lambda_dice_zero_is_cross_entropy"),
+    ("dice_ce_loss", dice_ce_weights_swapped, "matches_reference"),
+    ("lovasz_softmax", lovasz_softmax_present_by_identity,
+     "equals_one_minus_iou_on_one_hot_predictions"),
+    ("lovasz_softmax", lovasz_softmax_ascending, "matches_reference"),
+    ("lovasz_hinge", lovasz_hinge_undifferenced_grad, "equals_one_minus_iou_on_unit_errors"),
+    ("lovasz_hinge", lovasz_hinge_undifferenced_grad, "matches_reference"),
+    ("jaccard_index", jaccard_index_empty_is_zero, "matches_reference"),
+    ("jaccard_index", jaccard_index_recall, "symmetric_without_ignored_pixels"),
+    ("jaccard_index", jaccard_index_edits_labels, "no_input_mutation"),
 ]
 
 # Keep the names importable for reproducers (tests/ is on sys.path under pytest).

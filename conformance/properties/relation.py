@@ -83,9 +83,10 @@ class Relation(Property):
     def check(self, ctx: Context, case: Case) -> float:
         usage = 0.0
         wanted = self.reductions(case) if callable(self.reductions) else self.reductions
-        for reduction in wanted or ctx.spec.calls:
-            if reduction not in ctx.spec.calls:
-                continue
+        # A restriction names reductions the spec may not have (a loss without a reduction
+        # argument): then the relation applies to the spec's one call, never to nothing.
+        usable = [r for r in (wanted or ()) if r in ctx.spec.calls] or list(ctx.spec.calls)
+        for reduction in usable:
             lhs, lhs_tol = self.lhs.evaluate(ctx, case, reduction)
             rhs, rhs_tol = self.rhs.evaluate(ctx, case, reduction)
             # The spec's own error scale for this case bounds what either side may lose.

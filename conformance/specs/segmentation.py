@@ -1,0 +1,593 @@
+"""Segmentation losses: soft Dice (standard and squared forms, smoothing), soft Jaccard, Tversky,
+Dice + CE, Lovasz hinge and Lovasz-softmax, and the hard Jaccard index they extend.
+
+torch has none of these, so the canonical calls are this project's design, one for all region
+losses:
+
+    loss(input, target, activation='softmax', smooth=0.0, include_background=True,
+         classes='all', per_image=False, ignore_index=None, reduction='mean')
+
+- input: logits (N, C, *spatial); activation 'softmax' (over C) or 'sigmoid' (per channel).
+- target: an integer label map (N, *spatial) (one-hot over C; `ignore_index` pixels leave every
+  sum), or a float mask shaped like the input (one-hot, soft or multi-label).
+- Soft counts per class, summed over batch and space, or per image and class with per_image.
+- classes: 'all', 'present' (classes with ground truth, per image when per_image) or a list;
+  include_background=False drops class 0 from 'all' / 'present'.
+- reduction of 1 - score over the selected entries: 'none' ((C',) or (N, C'); entries that
+  'present' leaves out are 0), 'sum', 'mean' (over the selected entries; a mean over none is 0).
+- A score whose denominator is 0 (smooth = 0, nothing predicted, nothing there) is 0: the
+  limit as the predictions of an absent class vanish. Scoring it 1 instead would make the loss
+  jump wherever a probability underflows (float32's 0 against float64's 1e-137). So with
+  smooth = 0, an absent class that is not predicted costs 1 under classes='all'. Smoothing or
+  classes='present' is how a user opts out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from conformance import domains as dom
+from conformance.case import Case
+from conformance.properties.relation import Relation, reference, target
+from conformance.spec import LossSpec, register
+from conformance.specs.common import GENERIC, maybe, params
+from reference import classification as cls_ref
+from reference import segmentation as ref
+
+IGNORE = 255
+SATURATED = 1e4  # softmax / sigmoid of +-1e4 are exactly 0 and 1 in every float dtype
+
+
+# --------------------------------------------------------------------------- input domains
+
+
+@st.composite
+def _layout(draw: st.DrawFn, max_classes: int = 4) -> tuple[int, ...]:
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, max_classes))
+    spatial = draw(st.lists(st.integers(1, 4), min_size=0, max_size=2))
+    return (n, c, *spatial)
+
+
+@st.composite
+def _labels(draw: st.DrawFn, shape: tuple[int, ...], num_classes: int,
+            ignore: bool) -> np.ndarray:
+    labels = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, num_classes - 1)))
+    if ignore:
+        hidden = draw(hnp.arrays(np.bool_, shape, elements=st.booleans()))
+        labels = np.where(hidden, IGNORE, labels)
+    return labels
+
+
+@st.composite
+def _region_cases(draw: st.DrawFn, loss: str) -> Case:
+    shape = draw(_layout())
+    n, c = shape[:2]
+    x = draw(dom.array(shape, dom.logits()))
+    activation = draw(st.sampled_from(["softmax", "sigmoid"]))
+    drawn: dict[str, object] = {"activation": activation}
+    if draw(st.booleans()):
+        ignore = draw(st.booleans())
+        y = draw(_labels((n, *shape[2:]), c, ignore))
+        if ignore:
+            drawn["ignore_index"] = IGNORE
+    else:
+        y = draw(dom.array(shape, dom.soft_targets()))
+    drawn |= params(
+        # smooth is 0 or at least 1e-5: a subnormal smooth vanishes in float32 (s / s = 1 in
+        # float64 but 0 / 0 there), a discontinuity of the definition, not of the code.
+        smooth=draw(maybe(st.one_of(st.sampled_from([0.0, 1.0, 1e-5]), st.floats(1e-5, 2.0)))),
+        per_image=draw(maybe(st.booleans())),
+        include_background=draw(maybe(st.booleans())),
+        classes=draw(maybe(st.one_of(
+            st.sampled_from(["all", "present"]),
+            st.lists(st.integers(0, c - 1), min_size=1, max_size=c, unique=True)))),
+    )
+    if loss == "dice":
+        drawn |= params(form=draw(maybe(st.sampled_from(["standard", "squared"]))))
+    if loss == "tversky":
+        # alpha = beta = 0 makes the score TP / TP: 1, but 0 once TP underflows. Keep them apart
+        # from 0 so that the value is a continuous function of the inputs.
+        drawn |= params(alpha=draw(maybe(st.floats(0.1, 2.0))),
+                        beta=draw(maybe(st.floats(0.1, 2.0))))
+    return Case({"input": x, "target": y}, drawn)
+
+
+# --------------------------------------------------------------------------- case maps
+
+
+def _label_target(case: Case) -> Case:
+    """An integer label map (argmax of a float mask), so that pixels can be ignored."""
+    y = case.inputs["target"]
+    if np.issubdtype(y.dtype, np.floating):
+        return case.with_inputs(target=np.argmax(y, axis=1)).without_params("ignore_index")
+    return case
+
+
+def _scramble_ignored(case: Case) -> Case:
+    """New logits at ignored pixels: they must not matter."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    ignore = case.params.get("ignore_index")
+    if ignore is None or np.issubdtype(y.dtype, np.floating):
+        return case
+    hidden = np.expand_dims(y == ignore, 1) if x.ndim == y.ndim + 1 else y == ignore
+    return case.with_inputs(input=np.where(hidden, 7.0 - 3.0 * x, x))
+
+
+def _with_ignored_pixels(case: Case) -> Case:
+    case = _label_target(case)
+    y = case.inputs["target"]
+    if "ignore_index" not in case.params:
+        # Ignore every third pixel so that the relation has something to ignore.
+        flat = np.arange(y.size).reshape(y.shape)
+        case = case.with_inputs(target=np.where(flat % 3 == 2, IGNORE, y)).with_params(
+            ignore_index=IGNORE)
+    return case
+
+
+def _first_image(case: Case) -> Case:
+    return case.with_inputs(**{k: v[:1] for k, v in case.inputs.items()})
+
+
+def _permute_pixels(case: Case) -> Case:
+    """One fixed permutation of the spatial positions, applied to logits and labels alike."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    # Label maps (N, *spatial) go with logits (N, C, *spatial); masks and the hinge's labels
+    # share the logits' shape, with (N, C) or (N) leading.
+    lead_dims = 2 if (y.ndim == x.ndim - 1 or np.issubdtype(y.dtype, np.floating)) else 1
+    spatial = x.shape[lead_dims:]
+    size = int(np.prod(spatial, dtype=int))
+    order = np.random.default_rng(size).permutation(size)
+    def permute(a: np.ndarray) -> np.ndarray:
+        lead = a.shape[: a.ndim - len(spatial)]
+        return a.reshape(*lead, size)[..., order].reshape(a.shape)
+
+    return case.with_inputs(input=permute(x), target=permute(y))
+
+
+def _hard_prediction(case: Case) -> Case:
+    """Saturated logits of the argmax (softmax) or sign (sigmoid): exactly one-hot p."""
+    x = case.inputs["input"]
+    if case.params.get("activation", "softmax") == "softmax":
+        onehot = np.moveaxis(np.eye(x.shape[1])[np.argmax(x, axis=1)], -1, 1)
+        return case.with_inputs(input=SATURATED * onehot)
+    return case.with_inputs(input=np.where(x > 0, SATURATED, -SATURATED))
+
+
+def _perfect_prediction(case: Case) -> Case:
+    """Saturated logits equal to the (hard) target; with smooth = 0 over the present classes
+    (an absent class scores 0 / 0 = 0 there, by the spec's convention)."""
+    case = _label_target(case)
+    if case.params.get("smooth", 0.0) == 0:
+        case = case.with_params(classes="present")
+    x, y = case.inputs["input"], case.inputs["target"]
+    safe = np.where(y == case.params.get("ignore_index", -1), 0, y)
+    onehot = np.moveaxis(np.eye(x.shape[1])[safe], -1, 1)
+    if case.params.get("activation", "softmax") == "softmax":
+        return case.with_inputs(input=SATURATED * onehot)
+    return case.with_inputs(input=SATURATED * (2 * onehot - 1))
+
+
+def _zero_like_spec(fn):
+    def zeros(*args, **kwargs):
+        return np.zeros_like(fn(*args, **kwargs))
+
+    zeros.__name__ = "0"
+    return zeros
+
+
+def _one_like_spec(fn):
+    def ones(*args, **kwargs):
+        return np.ones_like(fn(*args, **kwargs))
+
+    ones.__name__ = "1"
+    return ones
+
+
+# --------------------------------------------------------------------------- shared relations
+
+IGNORED_PIXELS_CHANGE_NOTHING = Relation(
+    name="ignored_pixels_change_nothing",
+    description="new logits at ignore_index pixels leave the loss unchanged",
+    lhs=target(_scramble_ignored, label="loss(scrambled at ignored pixels)"),
+    rhs=target(label="loss"),
+    adapt=_with_ignored_pixels,
+)
+PER_IMAGE_EQUALS_BATCH_FOR_ONE_IMAGE = Relation(
+    name="per_image_equals_batch_for_one_image",
+    description="with one image, per_image=True and per_image=False agree",
+    lhs=target(lambda c: c.with_params(per_image=True), label="loss(per_image=True)"),
+    rhs=target(lambda c: c.with_params(per_image=False), label="loss(per_image=False)"),
+    adapt=_first_image,
+    reductions=("mean", "sum"),
+)
+PIXEL_PERMUTATION_INVARIANCE = Relation(
+    name="pixel_permutation_invariance",
+    description="permuting pixels together with their labels leaves the loss unchanged",
+    lhs=target(_permute_pixels, label="loss(permuted pixels)"), rhs=target(label="loss"),
+)
+
+
+def _region_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    # Scores are ratios of sums of probabilities in [0, 1]: errors relative to 1.
+    return np.abs(loss) + 1.0
+
+
+def _kept(case: Case, reduction: str) -> float:
+    # A mean over no kept entry is 0: the sum of nothing over 1.
+    return float(max(1, ref.kept_entries(case.inputs["input"], case.inputs["target"],
+                                  **{k: v for k, v in case.params.items() if k in (
+                                      "include_background", "classes", "per_image",
+                                      "ignore_index")})))
+
+
+def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
+                 conventions: str, edge_cases: tuple[Case, ...] = ()) -> LossSpec:
+    return register(LossSpec(
+        name=name,
+        family="segmentation",
+        summary=summary,
+        signature=(f"{name}(input, target, activation='softmax', "
+                   + ("form='standard', " if loss == "dice" else "")
+                   + ("alpha=0.5, beta=0.5, " if loss == "tversky" else "")
+                   + "smooth=0.0, include_background=True, classes='all', per_image=False,"
+                   " ignore_index=None, reduction='mean')"),
+        reference=fn,
+        cases=lambda: _region_cases(loss),
+        mean_denominator=_kept,
+        magnitude=_region_magnitude,
+        properties=(*GENERIC, IGNORED_PIXELS_CHANGE_NOTHING,
+                    PER_IMAGE_EQUALS_BATCH_FOR_ONE_IMAGE, PIXEL_PERMUTATION_INVARIANCE,
+                    Relation(
+                        name="zero_at_a_perfect_prediction",
+                        description="saturated logits equal to the target give loss 0",
+                        lhs=target(label="loss(perfect)"),
+                        rhs=reference(_zero_like_spec(fn), label="0"),
+                        adapt=_perfect_prediction,
+                    ),
+                    Relation(
+                        name="at_most_one",
+                        description="the score is in [0, 1], so the loss is at most 1",
+                        lhs=target(label="loss"), rhs=reference(_one_like_spec(fn), label="1"),
+                        op="le", reductions=("none", "mean"),
+                    ),
+                    *relations),
+        edge_cases=edge_cases,
+        implementations=(f"implementations.segmentation:{name}",),
+        conventions=conventions,
+    ))
+
+
+EMPTY_ON_EMPTY = Case(
+    {"input": np.full((1, 1, 2, 2), -SATURATED), "target": np.zeros((1, 1, 2, 2))},
+    {"activation": "sigmoid", "smooth": 1.0},
+    label="empty prediction on an empty target, smoothed (loss 0, not NaN)",
+)
+ALL_IGNORED = Case(
+    {"input": np.array([[[0.5, -1.0], [2.0, 0.0]]]), "target": np.array([[IGNORE, IGNORE]])},
+    {"ignore_index": IGNORE, "classes": "present"},
+    label="every pixel ignored, classes='present' (a mean over nothing is 0)",
+)
+SEED_001_DICE = Case(
+    {"input": np.log(np.array([[[0.3, 0.2, 0.3, 0.2]]]) / np.array([[[0.7, 0.8, 0.7, 0.8]]])),
+     "target": np.array([[[0.0, 1.0, 0.0, 1.0]]])},
+    {"activation": "sigmoid"},
+    label="seed 001's example: A = 1.0, B = 2, I = 0.4, Dice = 0.8 / 3",
+)
+
+_region_spec(
+    "soft_dice_loss", "1 - soft Dice, standard or squared denominator, optional smoothing",
+    ref.soft_dice_loss, "dice",
+    (Relation(
+        name="dice_is_2j_over_1_plus_j_on_hard_masks",
+        description="on hard predictions Dice = 2J / (1 + J) for every class entry",
+        lhs=target(label="1 - Dice"),
+        rhs=reference(lambda *a, **k: _dice_from_jaccard(*a, **k), label="1 - 2J/(1+J)"),
+        adapt=lambda c: _hard_prediction(c).with_params(smooth=0.0, form="standard"),
+        reductions=("none",),
+    ),),
+    "score (2I + smooth) / (P + G + smooth); form 'squared': (2I + smooth) / (sum p^2 + sum g^2"
+    " + smooth) (V-Net).",
+    edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED, SEED_001_DICE),
+)
+
+
+def _dice_from_jaccard(input: np.ndarray, target: np.ndarray, reduction: str = "none",
+                       form: str = "standard", **kw: object) -> np.ndarray:
+    j = 1.0 - ref.soft_jaccard_loss(input, target, reduction=reduction, **kw)
+    return 1.0 - 2.0 * j / (1.0 + j)
+
+
+_region_spec(
+    "soft_jaccard_loss", "1 - soft Jaccard (IoU), optional smoothing", ref.soft_jaccard_loss,
+    "jaccard", (),
+    "score (I + smooth) / (I + FP + FN + smooth).",
+    edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED),
+)
+_region_spec(
+    "tversky_loss", "1 - Tversky index (alpha weighs false positives, beta false negatives)",
+    ref.tversky_loss, "tversky",
+    (Relation(
+        name="tversky_half_is_dice",
+        description="alpha = beta = 0.5 gives the Dice loss (with twice the smoothing)",
+        lhs=target(label="tversky(0.5, 0.5)"),
+        # (I + s) / (I + (FP + FN) / 2 + s) = (2I + 2s) / (P + G + 2s): Dice with smooth 2s.
+        rhs=reference(ref.soft_dice_loss, transform=lambda c: c.without_params(
+            "alpha", "beta").with_params(smooth=2 * c.params.get("smooth", 0.0)),
+            label="dice(smooth=2s)"),
+        adapt=lambda c: c.with_params(alpha=0.5, beta=0.5),
+    ), Relation(
+        name="tversky_one_is_jaccard",
+        description="alpha = beta = 1 gives the Jaccard loss",
+        lhs=target(label="tversky(1, 1)"),
+        rhs=reference(ref.soft_jaccard_loss,
+                      transform=lambda c: c.without_params("alpha", "beta"), label="jaccard"),
+        adapt=lambda c: c.with_params(alpha=1.0, beta=1.0),
+    )),
+    "score (TP + smooth) / (TP + alpha FP + beta FN + smooth) (Salehi et al. 2017).",
+    edge_cases=(EMPTY_ON_EMPTY,),
+)
+
+
+# --------------------------------------------------------------------------- Dice + CE
+
+
+@st.composite
+def _dice_ce_cases(draw: st.DrawFn) -> Case:
+    shape = draw(_layout())
+    n, c = shape[:2]
+    x = draw(dom.array(shape, dom.logits(100.0)))
+    ignore = draw(st.booleans())
+    y = draw(_labels((n, *shape[2:]), c, ignore))
+    return Case({"input": x, "target": y}, params(
+        lambda_dice=draw(maybe(st.floats(0.0, 2.0))),
+        lambda_ce=draw(maybe(st.floats(0.0, 2.0))),
+        smooth=draw(maybe(st.sampled_from([0.0, 1.0]))),
+    ) | ({"ignore_index": IGNORE} if ignore else {}))
+
+
+def _dice_ce_nan(case: Case, reduction: str | None) -> bool:
+    # Cross-entropy's mean over no pixel is 0 / 0 (torch's convention), and 0 * NaN is NaN:
+    # with every pixel ignored the sum is NaN whatever lambda_ce is.
+    ignore = case.params.get("ignore_index")
+    return ignore is not None and bool(np.all(case.inputs["target"] == ignore))
+
+
+def _ce_part(input, target, ignore_index=None, **_):
+    return cls_ref.cross_entropy(input, target,
+                                 ignore_index=-100 if ignore_index is None else ignore_index)
+
+
+register(LossSpec(
+    name="dice_ce_loss",
+    family="segmentation",
+    summary="lambda_dice * soft Dice + lambda_ce * cross-entropy (softmax, label maps)",
+    signature=("dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, smooth=0.0,"
+               " ignore_index=None)"),
+    reference=ref.dice_ce_loss,
+    cases=_dice_ce_cases,
+    reductions=(),
+    magnitude=lambda case, loss: np.abs(loss) + 1.0 + np.max(np.abs(case.inputs["input"])),
+    nan_expected=_dice_ce_nan,
+    properties=("output_dtype", "no_input_mutation", "nonnegative",
+                IGNORED_PIXELS_CHANGE_NOTHING,
+                Relation(
+                    name="lambda_ce_zero_is_dice",
+                    description="lambda_ce = 0 leaves the Dice loss",
+                    lhs=target(label="dice_ce(lambda_dice=1, lambda_ce=0)"),
+                    rhs=reference(lambda input, target, smooth=0.0, ignore_index=None, **_:
+                                  ref.soft_dice_loss(input, target, smooth=smooth,
+                                                     ignore_index=ignore_index),
+                                  label="dice"),
+                    adapt=lambda c: c.with_params(lambda_dice=1.0, lambda_ce=0.0),
+                ),
+                Relation(
+                    name="lambda_dice_zero_is_cross_entropy",
+                    description="lambda_dice = 0 leaves the cross-entropy",
+                    lhs=target(label="dice_ce(lambda_dice=0, lambda_ce=1)"),
+                    rhs=reference(_ce_part, label="cross_entropy"),
+                    adapt=lambda c: c.with_params(lambda_dice=0.0, lambda_ce=1.0),
+                )),
+    implementations=("implementations.segmentation:dice_ce_loss",),
+    conventions=("Dice over all classes of the batch (standard form), plus cross-entropy's"
+                 " mean over non-ignored pixels; every pixel ignored makes that mean 0/0 = NaN,"
+                 " and the sum NaN even with lambda_ce = 0 (declared)."),
+))
+
+
+# --------------------------------------------------------------------------- Lovasz
+
+
+@st.composite
+def _lovasz_softmax_cases(draw: st.DrawFn) -> Case:
+    shape = draw(_layout(max_classes=5))
+    n, c = shape[:2]
+    x = draw(dom.array(shape, dom.logits(100.0)))
+    ignore = draw(st.booleans())
+    y = draw(_labels((n, *shape[2:]), c, ignore))
+    return Case({"input": x, "target": y}, params(
+        classes=draw(maybe(st.one_of(
+            st.sampled_from(["all", "present"]),
+            st.lists(st.integers(0, c - 1), min_size=1, max_size=c, unique=True)))),
+        per_image=draw(maybe(st.booleans())),
+    ) | ({"ignore_index": IGNORE} if ignore else {}))
+
+
+def _one_minus_mean_iou(input: np.ndarray, target: np.ndarray, classes="present",
+                        per_image: bool = False, ignore_index: int | None = None) -> np.ndarray:
+    """Mean over the selected classes of 1 - IoU(argmax prediction, labels): what the
+    Lovasz-softmax equals on one-hot probabilities."""
+    pred = np.argmax(input, axis=1)
+    images = [(pred[i:i + 1], target[i:i + 1]) for i in range(len(pred))] if per_image else [
+        (pred, target)]
+    losses = []
+    for p, y in images:
+        valid = y != ignore_index if ignore_index is not None else np.ones(y.shape, bool)
+        if not valid.any():
+            losses.append(0.0)
+            continue
+        iou = ref.jaccard_index(p, y, input.shape[1], ignore_index=ignore_index)
+        if isinstance(classes, str):
+            ids = [c for c in range(input.shape[1])
+                   if classes == "all" or np.any((y == c) & valid)]
+        else:
+            ids = list(classes)
+        losses.append(float(np.mean(1.0 - iou[ids])) if ids else 0.0)
+    return np.asarray(np.mean(losses))
+
+
+def _hard_softmax(case: Case) -> Case:
+    return _hard_prediction(case.with_params(activation="softmax")).without_params("activation")
+
+
+register(LossSpec(
+    name="lovasz_softmax",
+    family="segmentation",
+    summary="Lovasz-softmax (Berman et al. 2018): the Lovasz extension of 1 - IoU per class",
+    signature=("lovasz_softmax(input, target, classes='present', per_image=False,"
+               " ignore_index=None)"),
+    reference=ref.lovasz_softmax,
+    cases=_lovasz_softmax_cases,
+    reductions=(),
+    magnitude=lambda case, loss: np.abs(loss) + 1.0,
+    properties=("output_dtype", "no_input_mutation", "nonnegative",
+                IGNORED_PIXELS_CHANGE_NOTHING, PIXEL_PERMUTATION_INVARIANCE,
+                PER_IMAGE_EQUALS_BATCH_FOR_ONE_IMAGE,
+                Relation(
+                    name="equals_one_minus_iou_on_one_hot_predictions",
+                    description="on one-hot probabilities the loss is the mean of 1 - IoU",
+                    lhs=target(label="lovasz_softmax(one-hot)"),
+                    rhs=reference(_one_minus_mean_iou, label="mean(1 - IoU)"),
+                    adapt=_hard_softmax,
+                )),
+    edge_cases=(
+        Case({"input": np.array([[[0.5, -1.0], [2.0, 0.0]]]),
+              "target": np.array([[IGNORE, IGNORE]])}, {"ignore_index": IGNORE},
+             label="every pixel ignored (loss 0)"),
+        Case({"input": np.array([[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]),
+              "target": np.array([[0, 1, 0]])}, label="tied errors"),
+        Case({"input": np.array([[[3.0], [-1.0], [0.5]]]), "target": np.array([[2]])},
+             {"classes": "all"}, label="one pixel, classes='all' (absent classes count)"),
+    ),
+    implementations=("implementations.segmentation:lovasz_softmax",),
+    conventions=("softmax over C; per class c, errors |1[y=c] - p_c| sorted descending,"
+                 " dotted with the Lovasz gradient of 1 - IoU (Alg. 1); mean over 'present'"
+                 " classes (default), 'all' or a list; a mean over no class is 0; per_image"
+                 " averages images (an all-ignored image counts as 0)."),
+))
+
+
+@st.composite
+def _lovasz_hinge_cases(draw: st.DrawFn) -> Case:
+    shape = (draw(st.integers(1, 3)),
+             *draw(st.lists(st.integers(1, 5), min_size=1, max_size=2)))
+    x = draw(dom.array(shape, dom.logits(100.0)))
+    y = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, 1)))
+    drawn = params(per_image=draw(maybe(st.booleans())))
+    if draw(st.booleans()):
+        hidden = draw(hnp.arrays(np.bool_, shape, elements=st.booleans()))
+        y = np.where(hidden, IGNORE, y)
+        drawn["ignore_index"] = IGNORE
+    return Case({"input": x, "target": y}, drawn)
+
+
+def _unit_errors(case: Case) -> Case:
+    """Logits +-1 on correctly signed pixels (error 0) and 0 on the others (error 1)."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    sign = np.where(y == 1, 1.0, -1.0)
+    correct = (x > 0) == (y == 1)
+    return case.with_inputs(input=np.where(correct, sign, 0.0))
+
+
+def _one_minus_foreground_iou(input: np.ndarray, target: np.ndarray, per_image: bool = True,
+                              ignore_index: int | None = None) -> np.ndarray:
+    correct = (input != 0)  # on _unit_errors' inputs: +-1 where right, 0 where wrong
+    pred = np.where(correct, target, 1 - target)
+    pred = np.where(target == ignore_index, 0, pred) if ignore_index is not None else pred
+    iou = ref.jaccard_index(pred, target, 2, ignore_index=ignore_index, per_image=per_image)
+    return np.asarray(1.0 - iou[1])
+
+
+register(LossSpec(
+    name="lovasz_hinge",
+    family="segmentation",
+    summary="binary Lovasz hinge (Berman et al. 2018) on logits with {0, 1} labels",
+    signature="lovasz_hinge(input, target, per_image=True, ignore_index=None)",
+    reference=ref.lovasz_hinge,
+    cases=_lovasz_hinge_cases,
+    reductions=(),
+    magnitude=lambda case, loss: np.abs(loss) + 1.0 + np.max(np.abs(case.inputs["input"])),
+    properties=("output_dtype", "no_input_mutation", "nonnegative",
+                IGNORED_PIXELS_CHANGE_NOTHING, PIXEL_PERMUTATION_INVARIANCE,
+                PER_IMAGE_EQUALS_BATCH_FOR_ONE_IMAGE,
+                Relation(
+                    name="equals_one_minus_iou_on_unit_errors",
+                    description=("with hinge errors in {0, 1} the loss is 1 - IoU of the"
+                                 " foreground (averaged over images with per_image)"),
+                    lhs=target(label="lovasz_hinge"),
+                    rhs=reference(_one_minus_foreground_iou, label="1 - IoU(foreground)"),
+                    adapt=_unit_errors,
+                )),
+    edge_cases=(
+        Case({"input": np.array([[2.0, -1.0, 0.5]]), "target": np.array([[IGNORE] * 3])},
+             {"ignore_index": IGNORE}, label="every pixel ignored (loss 0)"),
+        Case({"input": np.array([[0.0, 0.0, 0.0, 0.0]]), "target": np.array([[1, 0, 1, 0]])},
+             label="all errors tied"),
+        Case({"input": np.array([[-3.0]]), "target": np.array([[0]])},
+             label="one pixel, no foreground"),
+    ),
+    implementations=("implementations.segmentation:lovasz_hinge",),
+    conventions=("errors 1 - x (2y - 1) sorted descending, relu, dotted with the Lovasz gradient"
+                 " (Alg. 1); per_image (default) averages images, an all-ignored image counts"
+                 " as 0."),
+))
+
+
+# --------------------------------------------------------------------------- hard IoU metric
+
+
+@st.composite
+def _iou_cases(draw: st.DrawFn) -> Case:
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    spatial = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
+    pred = draw(hnp.arrays(np.int64, (n, *spatial), elements=st.integers(0, c - 1)))
+    ignore = draw(st.booleans())
+    y = draw(_labels((n, *spatial), c, ignore))
+    drawn = params(per_image=draw(maybe(st.booleans())))
+    if ignore:
+        drawn["ignore_index"] = IGNORE
+    return Case({"input": pred, "target": y}, {"num_classes": c, **drawn})
+
+
+def _swap_labels(case: Case) -> Case:
+    return case.with_inputs(input=case.inputs["target"], target=case.inputs["input"])
+
+
+register(LossSpec(
+    name="jaccard_index",
+    family="segmentation",
+    summary="hard per-class IoU of label maps (what the Lovasz losses extend)",
+    signature=("jaccard_index(input, target, num_classes, ignore_index=None, per_image=False,"
+               " empty=1.0)"),
+    reference=ref.jaccard_index,
+    cases=_iou_cases,
+    reductions=(),
+    magnitude=lambda case, iou: np.abs(iou) + 1.0,
+    dtypes=("float64",),
+    differentiable=(),
+    properties=("no_input_mutation",
+                Relation(
+                    name="symmetric_without_ignored_pixels",
+                    description="IoU(prediction, labels) == IoU(labels, prediction)",
+                    lhs=target(_swap_labels, label="IoU(y, pred)"),
+                    rhs=target(label="IoU(pred, y)"),
+                    adapt=lambda c: c.without_params("ignore_index").with_inputs(
+                        target=np.where(c.inputs["target"] == IGNORE, 0, c.inputs["target"])),
+                )),
+    edge_cases=(Case({"input": np.array([[0, 0, 1]]), "target": np.array([[0, 2, 2]])},
+                     {"num_classes": 4}, label="a class neither predicted nor present (empty)"),),
+    implementations=("implementations.segmentation:jaccard_index",),
+    conventions=("|pred = c and y = c| / |pred = c or y = c| per class, `empty` when neither;"
+                 " ignored target pixels leave both; per_image averages images; float64."),
+))
