@@ -613,6 +613,16 @@ def dice_jaccard_denominator(input, target, activation="softmax", form="standard
     return s._reduce_selected(score, total(g) > 0, include_background, classes, reduction)
 
 
+def dice_seed004_prediction_with_itself(input, target, activation="softmax", form="standard",
+                                        smooth=0.0, include_background=True, classes="all",
+                                        per_image=False, ignore_index=None, reduction="mean"):
+    """Seed 004's DiceLoss: `target_flat = output.view(-1)`, the prediction against itself."""
+    s = _seg()
+    p, g, total = s._soft_counts(input, target, activation, per_image, ignore_index)
+    score = s._ratio(2 * total(p * p) + smooth, 2 * total(p) + smooth)
+    return s._reduce_selected(score, total(g) > 0, include_background, classes, reduction)
+
+
 def tversky_without_tp(input, target, alpha=0.5, beta=0.5, activation="softmax", smooth=0.0,
                        include_background=True, classes="all", per_image=False,
                        ignore_index=None, reduction="mean"):
@@ -799,6 +809,7 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("complete_box_iou_loss", ciou_loss_detached_distance,
      "disjoint_gradient_pulls_boxes_together"),
     ("soft_dice_loss", dice_jaccard_denominator, "dice_is_2j_over_1_plus_j_on_hard_masks"),
+    ("soft_dice_loss", dice_seed004_prediction_with_itself, "matches_reference"),
     ("tversky_loss", tversky_without_tp, "tversky_half_is_dice"),
     ("tversky_loss", tversky_true_negatives, "tversky_one_is_jaccard"),
     ("dice_ce_loss", dice_ce_sigmoid_dice, "lambda_ce_zero_is_dice"),

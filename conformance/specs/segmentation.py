@@ -269,6 +269,16 @@ ALL_IGNORED = Case(
     {"ignore_index": IGNORE, "classes": "present"},
     label="every pixel ignored, classes='present' (a mean over nothing is 0)",
 )
+ONE_PIXEL_ONE_CLASS_PRESENT = Case(
+    {"input": np.array([[[2.0], [-1.0], [0.5]]]), "target": np.array([[1]])},
+    {"classes": "all"},
+    label="one pixel, one class present, two classes absent (each costs 1 at smooth 0)",
+)
+ALL_BACKGROUND = Case(
+    {"input": np.array([[[3.0, 0.0, -2.0], [-1.0, 2.0, 0.5]]]), "target": np.array([[0, 0, 0]])},
+    {"include_background": False, "classes": "present"},
+    label="all-background target without the background class (nothing kept: mean 0)",
+)
 SEED_001_DICE = Case(
     {"input": np.log(np.array([[[0.3, 0.2, 0.3, 0.2]]]) / np.array([[[0.7, 0.8, 0.7, 0.8]]])),
      "target": np.array([[[0.0, 1.0, 0.0, 1.0]]])},
@@ -289,7 +299,8 @@ _region_spec(
     ),),
     "score (2I + smooth) / (P + G + smooth); form 'squared': (2I + smooth) / (sum p^2 + sum g^2"
     " + smooth) (V-Net).",
-    edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED, SEED_001_DICE),
+    edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED, SEED_001_DICE, ONE_PIXEL_ONE_CLASS_PRESENT,
+                ALL_BACKGROUND),
 )
 
 
@@ -303,7 +314,7 @@ _region_spec(
     "soft_jaccard_loss", "1 - soft Jaccard (IoU), optional smoothing", ref.soft_jaccard_loss,
     "jaccard", (),
     "score (I + smooth) / (I + FP + FN + smooth).",
-    edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED),
+    edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED, ONE_PIXEL_ONE_CLASS_PRESENT, ALL_BACKGROUND),
 )
 _region_spec(
     "tversky_loss", "1 - Tversky index (alpha weighs false positives, beta false negatives)",
@@ -326,7 +337,7 @@ _region_spec(
         adapt=lambda c: c.with_params(alpha=1.0, beta=1.0),
     )),
     "score (TP + smooth) / (TP + alpha FP + beta FN + smooth) (Salehi et al. 2017).",
-    edge_cases=(EMPTY_ON_EMPTY,),
+    edge_cases=(EMPTY_ON_EMPTY, ONE_PIXEL_ONE_CLASS_PRESENT, ALL_BACKGROUND),
 )
 
 
