@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,10 +59,17 @@ class LossSpec:
     nonnegative_reductions: tuple[str, ...] | None = None
     tolerance: ToleranceRule = DEFAULT_RULE
     conventions: str = ""
-    differentiable: tuple[str, ...] = field(default=("input",))
+    # Inputs the gradient property differentiates; None: the first positional input.
+    differentiable: tuple[str, ...] | None = None
     # Dtypes the output is defined for; None: every float dtype. A metric of integer label maps
     # has no input dtype to follow, and declares the one dtype it returns.
     dtypes: tuple[str, ...] | None = None
+    # The loss with the spec's constants frozen at a case (CIoU's alpha): base case ->
+    # (perturbed case, reduction) -> values. None: the reference itself.
+    gradient_reference: Callable[[Case], Callable[[Case, str | None], np.ndarray]] | None = None
+    # Where the gradient property looks: a map that keeps cases off points where a one-
+    # coordinate finite difference cannot see the generalized gradient (a zero-width box).
+    gradient_domain: Callable[[Case], Case] | None = None
 
     @property
     def calls(self) -> tuple[str | None, ...]:

@@ -36,6 +36,18 @@ def sigmoid_focal_loss(
     return reduce_loss(loss, reduction)
 
 
+def _safe_pow(base: torch.Tensor, exponent: float) -> torch.Tensor:
+    """base ** exponent for base >= 0, whose gradient at base = 0 is 0 instead of inf * 0.
+
+    At p_t = 1 (or |y - sigma| = 0) the loss is 0 and flat along the modulating factor; autograd
+    through a plain pow would multiply its infinite slope by a zero and give NaN.
+    """
+    tiny = torch.finfo(base.dtype).tiny
+    safe = torch.where(base > 0, base, torch.full_like(base, tiny))
+    return torch.where(base > 0, safe**exponent, torch.zeros_like(base) if exponent > 0
+                       else torch.ones_like(base))
+
+
 def _class_dim(input: torch.Tensor) -> int:
     return 0 if input.dim() == 1 else 1
 
@@ -59,7 +71,7 @@ def softmax_focal_loss(
     safe = torch.where(valid, target, torch.zeros_like(target))
     log_pt = log_p.gather(dim, safe.unsqueeze(dim)).squeeze(dim)
     miss = -torch.expm1(log_pt)  # 1 - p_t, exact when p_t is close to 1
-    loss = -(miss**gamma) * log_pt
+    loss = -(_safe_pow(miss, gamma)) * log_pt
     if alpha is not None:
         loss = alpha.to(loss.dtype)[safe] * loss
     loss = torch.where(valid, loss, torch.zeros_like(loss))
@@ -74,4 +86,4 @@ def quality_focal_loss(
     ce = F.binary_cross_entropy_with_logits(input, target, reduction="none")
     # y - sigma = y * (1 - sigma) - (1 - y) * sigma, with 1 - sigma = sigmoid(-x) (no cancellation)
     distance = (target * torch.sigmoid(-input) - (1 - target) * torch.sigmoid(input)).abs()
-    return reduce_loss(ce * distance**beta, reduction)
+    return reduce_loss(ce * _safe_pow(distance, beta), reduction)

@@ -170,6 +170,28 @@ def log_of_score(fn: Loss) -> Loss:
     return _elementwise(fn, lambda out, args: -torch.log1p(-out + 1e-7) * 3)
 
 
+class _HalfGradient(torch.autograd.Function):
+    """Identity forward; backward passes only half the gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 0.5
+
+
+def wrong_backward(fn: Loss) -> Loss:
+    """A correct forward whose custom backward halves the gradient of the first input."""
+
+    @functools.wraps(fn)
+    def wrong(first, *args, **kwargs):
+        return fn(_HalfGradient.apply(first), *args, **kwargs)
+
+    return wrong
+
+
 GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "output_dtype": returns_float64,
     "no_input_mutation": edits_first_input,
@@ -189,6 +211,7 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "pixel_permutation_invariance": position_weighted_pixels,
     "zero_at_a_perfect_prediction": constant_floor,
     "at_most_one": log_of_score,
+    "gradient_matches_reference": wrong_backward,
 }
 
 
@@ -419,6 +442,11 @@ def balanced_bce_swapped_beta(input, target, reduction="mean"):
 def l1_as_charbonnier(input, target, reduction="mean"):
     """sqrt(d^2 + 1e-6) as a 'smooth' L1: no longer 0 when input equals target."""
     return reduce_loss(torch.sqrt((input - target) ** 2 + 1e-6), reduction)
+
+
+def mse_through_sqrt(input, target, reduction="mean"):
+    """The distance as sqrt(d^2), squared again: right values, NaN gradient at d = 0."""
+    return reduce_loss(torch.sqrt((input - target) ** 2) ** 2, reduction)
 
 
 def mse_relative(input, target, reduction="mean"):
@@ -783,6 +811,7 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
      "equals_bce_with_balancing_weights"),
     ("l1_loss", l1_as_charbonnier, "zero_when_input_equals_target"),
     ("mse_loss", mse_relative, "symmetric_in_input_and_target"),
+    ("mse_loss", mse_through_sqrt, "gradient_matches_reference"),
     ("smooth_l1_loss", smooth_l1_le_beta, "beta0_is_l1"),
     ("huber_loss", huber_offset_without_delta, "huber_is_delta_times_smooth_l1"),
     ("margin_ranking_loss", margin_ranking_missing_parentheses, "swap_inputs_and_negate_target"),

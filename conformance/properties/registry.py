@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from conformance.properties.base import Property
 from conformance.properties.generic import GENERIC, MATCHES_REFERENCE
+from conformance.properties.gradient import GRADIENT
 from conformance.spec import LossSpec
 
-REGISTRY: dict[str, Property] = {p.name: p for p in GENERIC}
+REGISTRY: dict[str, Property] = {p.name: p for p in (*GENERIC, GRADIENT)}
 
 
 def resolve(spec: LossSpec) -> list[Property]:

@@ -24,6 +24,7 @@ from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, register
 from conformance.specs.common import GENERIC, maybe, params, zero_loss
 from reference import boxes as ref
+from reference.reduction import reduce
 
 MIN_SIDE = 1e-3
 REGIMES = ("overlap", "identical", "inside", "shared_centre", "touching", "distant", "random")
@@ -95,17 +96,23 @@ def _box_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
     return np.abs(loss) + 4.0 + 4.0 * coords / smallest
 
 
+def _widen(b: np.ndarray) -> np.ndarray:
+    b = b.copy()
+    b[..., 2] = np.maximum(b[..., 2], b[..., 0] + MIN_SIDE)
+    b[..., 3] = np.maximum(b[..., 3], b[..., 1] + MIN_SIDE)
+    return b
+
+
+def _without_empty_boxes(case: Case) -> Case:
+    """Zero-width boxes widened to the smallest side: the gradient property's domain (at zero
+    width the loss is non-smooth along directions a one-coordinate slice does not see)."""
+    return case.with_inputs(boxes1=_widen(case.inputs["boxes1"]),
+                            boxes2=_widen(case.inputs["boxes2"]))
+
+
 def _positive_area(case: Case) -> Case:
     """Widen zero-width boxes to the smallest side, and set eps = 0."""
-
-    def widen(b: np.ndarray) -> np.ndarray:
-        b = b.copy()
-        b[..., 2] = np.maximum(b[..., 2], b[..., 0] + MIN_SIDE)
-        b[..., 3] = np.maximum(b[..., 3], b[..., 1] + MIN_SIDE)
-        return b
-
-    return case.with_inputs(boxes1=widen(case.inputs["boxes1"]),
-                            boxes2=widen(case.inputs["boxes2"])).with_params(eps=0.0)
+    return _without_empty_boxes(case).with_params(eps=0.0)
 
 
 def _swap(case: Case) -> Case:
@@ -219,6 +226,30 @@ def _ciou_nan(case: Case, reduction: str | None) -> bool | np.ndarray:
     return same if reduction == "none" else bool(np.any(same))
 
 
+def _aspect_term(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """CIoU's v = 4/pi^2 (atan(w_gt / h_gt) - atan(w / h))^2 (boxes2 is the ground truth)."""
+    w, h = b1[..., 2] - b1[..., 0], b1[..., 3] - b1[..., 1]
+    wg, hg = b2[..., 2] - b2[..., 0], b2[..., 3] - b2[..., 1]
+    return 4 / np.pi**2 * (np.arctan2(wg, hg) - np.arctan2(w, h)) ** 2
+
+
+def _ciou_with_frozen_alpha(base: Case):
+    """CIoU with alpha held at its value at `base`: torchvision computes alpha under no_grad,
+    so the spec's gradient is that of DIoU + alpha * v with alpha a constant."""
+    eps = base.params.get("eps", 1e-7)
+    b1, b2 = base.inputs["boxes1"], base.inputs["boxes2"]
+    v = _aspect_term(b1, b2)
+    with np.errstate(all="ignore"):
+        alpha = v / (1 - ref.box_pair_iou(b1, b2, eps) + v + eps)
+
+    def loss(case: Case, reduction: str | None) -> np.ndarray:
+        p1, p2 = case.inputs["boxes1"], case.inputs["boxes2"]
+        values = ref.distance_box_iou_loss(p1, p2, reduction="none", eps=eps)
+        return reduce(values + alpha * _aspect_term(p1, p2), reduction or "none")
+
+    return loss
+
+
 def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
                implementation: str | tuple[str, ...], conventions: str,
                allow_empty: bool = True) -> LossSpec:
@@ -234,6 +265,8 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         magnitude=_box_magnitude,
         differentiable=("boxes1", "boxes2"),
         nan_expected=_ciou_nan if name == "complete_box_iou_loss" else None,
+        gradient_reference=_ciou_with_frozen_alpha if name == "complete_box_iou_loss" else None,
+        gradient_domain=_without_empty_boxes,
         properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, TRANSLATION_INVARIANT,
                     *identical, *relations),
         edge_cases=(
@@ -365,8 +398,10 @@ for _name, _summary, _fn, _bounds in (
         reductions=(),
         magnitude=_pairwise_magnitude,
         nan_expected=_both_empty,
+        gradient_domain=_without_empty_boxes,
         differentiable=("boxes1", "boxes2"),
-        properties=("output_dtype", "no_input_mutation", PAIRWISE_SYMMETRIC, _bounds),
+        properties=("output_dtype", "no_input_mutation", "gradient_matches_reference",
+                    PAIRWISE_SYMMETRIC, _bounds),
         edge_cases=(Case({"boxes1": np.array([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]]),
                           "boxes2": np.array([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0],
                                               [3.0, 0.0, 4.0, 1.0]])},

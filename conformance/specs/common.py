@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 # Generic properties most losses declare (matches_reference is always included).
-GENERIC = ("reduction_consistency", "output_dtype", "no_input_mutation", "nonnegative")
+GENERIC = ("reduction_consistency", "output_dtype", "no_input_mutation", "nonnegative",
+           "gradient_matches_reference")
 
 OMIT = object()  # a drawn parameter left out of the call, so the target's default is exercised
 

@@ -381,7 +381,7 @@ register(LossSpec(
     reductions=(),
     magnitude=lambda case, loss: np.abs(loss) + 1.0 + np.max(np.abs(case.inputs["input"])),
     nan_expected=_dice_ce_nan,
-    properties=("output_dtype", "no_input_mutation", "nonnegative",
+    properties=("output_dtype", "no_input_mutation", "nonnegative", "gradient_matches_reference",
                 IGNORED_PIXELS_CHANGE_NOTHING,
                 Relation(
                     name="lambda_ce_zero_is_dice",
@@ -462,7 +462,7 @@ register(LossSpec(
     cases=_lovasz_softmax_cases,
     reductions=(),
     magnitude=lambda case, loss: np.abs(loss) + 1.0,
-    properties=("output_dtype", "no_input_mutation", "nonnegative",
+    properties=("output_dtype", "no_input_mutation", "nonnegative", "gradient_matches_reference",
                 IGNORED_PIXELS_CHANGE_NOTHING, PIXEL_PERMUTATION_INVARIANCE,
                 PER_IMAGE_EQUALS_BATCH_FOR_ONE_IMAGE,
                 Relation(
@@ -529,7 +529,7 @@ register(LossSpec(
     cases=_lovasz_hinge_cases,
     reductions=(),
     magnitude=lambda case, loss: np.abs(loss) + 1.0 + np.max(np.abs(case.inputs["input"])),
-    properties=("output_dtype", "no_input_mutation", "nonnegative",
+    properties=("output_dtype", "no_input_mutation", "nonnegative", "gradient_matches_reference",
                 IGNORED_PIXELS_CHANGE_NOTHING, PIXEL_PERMUTATION_INVARIANCE,
                 PER_IMAGE_EQUALS_BATCH_FOR_ONE_IMAGE,
                 Relation(
