@@ -44,3 +44,23 @@ def test_the_check_finds_it_without_being_told_where(torchvision_ciou):
                                dtypes=("float64",))
     assert not report.ok
     assert report.failures[0].case.params.get("eps", 1e-7) != 1e-7
+
+
+def test_torchvision_focal_nan_gradient_for_gamma_below_one():
+    try:
+        from implementations.torchvision_ops import sigmoid_focal_loss
+    except ImportError as exc:
+        pytest.skip(f"torchvision is not importable: {exc}")
+    from implementations.focal import sigmoid_focal_loss as ours
+
+    def grad(fn, gamma):
+        x = torch.tensor([17.0], requires_grad=True)
+        fn(x, torch.tensor([1.0]), gamma=gamma, reduction="sum").backward()
+        return x.grad.item()
+
+    assert torch.isnan(torch.tensor(grad(sigmoid_focal_loss, 0.5)))
+    assert grad(sigmoid_focal_loss, 2.0) == 0.0
+    assert abs(grad(ours, 0.5)) < 1e-10  # finite, and as tiny as the true derivative
+    report = conformance.check(sigmoid_focal_loss, "sigmoid_focal_loss", dtypes=("float32",),
+                               properties=["gradient_matches_reference"])
+    assert not report.ok and "nan" in report.failures[0].message

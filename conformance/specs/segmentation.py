@@ -199,7 +199,8 @@ PER_IMAGE_EQUALS_BATCH_FOR_ONE_IMAGE = Relation(
     description="with one image, per_image=True and per_image=False agree",
     lhs=target(lambda c: c.with_params(per_image=True), label="loss(per_image=True)"),
     rhs=target(lambda c: c.with_params(per_image=False), label="loss(per_image=False)"),
-    adapt=_first_image,
+    # With ignored pixels, so that a branch that drops ignore_index shows.
+    adapt=lambda c: _first_image(_with_ignored_pixels(c)),
     reductions=("mean", "sum"),
 )
 PIXEL_PERMUTATION_INVARIANCE = Relation(
