@@ -6,7 +6,7 @@
 """
 
 from conformance.case import Case
-from conformance.guard import PropertyFailure, TargetError
+from conformance.guard import NotApplicable, PropertyFailure, TargetError
 from conformance.report import Failure, PropertyResult, Report
 from conformance.runner import ConformanceError, OptionError, assert_conforms, check, recheck
 from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
@@ -16,6 +16,7 @@ __all__ = [
     "ConformanceError",
     "Failure",
     "LossSpec",
+    "NotApplicable",
     "OptionError",
     "PropertyFailure",
     "PropertyResult",

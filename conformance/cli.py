@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from conformance import deviations, export
 from conformance.case import DTYPES
 from conformance.profiles import PROFILES
 from conformance.report import Report
@@ -90,10 +91,17 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-examples", type=_positive_int, default=None,
                         help="examples per property (overrides the profile)")
     parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed")
+    parser.add_argument("--no-shrink", dest="shrink", action="store_false",
+                        help="report the first failing input, not a minimal one (faster)")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds one call of the target may take (default 10)")
     parser.add_argument("--json", dest="json_path", default=None,
                         help="also write the report(s) as JSON to this file")
+    parser.add_argument("--deviations", default=None,
+                        help="TOML file of accepted deviations (default: the project's,"
+                             " implementations/deviations.toml)")
+    parser.add_argument("--no-deviations", action="store_true",
+                        help="accept no deviation: every failure counts")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -103,13 +111,20 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "max_examples": args.max_examples,
         "seed": args.seed,
         "timeout": args.timeout,
+        "shrink": args.shrink,
     }
 
 
-def _write_json(path: str | None, reports: list[Report]) -> None:
+def _write_json(path: str | None, reports: list[Report],
+                run: dict[str, Any] | None = None) -> None:
+    """One report: a list of report dicts (as `check` always wrote); `run` adds the run's
+    environment and summary around them."""
     if path:
+        body: Any = [r.to_dict() for r in reports]
+        if run is not None:
+            body = {**run, "reports": body}
         try:
-            Path(path).write_text(json.dumps([r.to_dict() for r in reports], indent=2))
+            Path(path).write_text(json.dumps(body, indent=2))
         except OSError as exc:
             raise UsageError(f"cannot write {path!r}: {exc}") from exc
 
@@ -135,6 +150,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  signature:   {spec.signature}")
     print(f"  reductions:  {', '.join(spec.reductions)}")
     print(f"  conventions: {spec.conventions}")
+    print(f"  at kinks:    {spec.subgradient} (gradient convention)")
     print(f"  reference:   {spec.reference.__module__}.{spec.reference.__name__}")
     print(f"  conforming:  {', '.join(spec.implementations) or '-'}")
     print("  properties:")
@@ -150,9 +166,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     spec = get_spec(args.spec)
     fn = load_target(args.target)
     _writable(args.json_path)
+    entries = _deviation_entries(args)
     report = check(fn, spec, properties=args.properties, target_path=args.target,
                    **_options(args))
+    outcome = deviations.apply([report], entries, complete=False)
     print(report)
+    for line in outcome.lines():
+        print(line)
     _write_json(args.json_path, [report])
     return EXIT_OK if report.ok else EXIT_NONCONFORMING
 
@@ -182,32 +202,95 @@ def builtin_targets(specs: Sequence[LossSpec]) -> list[tuple[LossSpec, str]]:
     return [(spec, path) for spec in specs for path in spec.implementations]
 
 
+def _deviation_entries(args: argparse.Namespace) -> list[deviations.Deviation]:
+    if args.no_deviations:
+        return []
+    try:
+        return deviations.load(args.deviations) if args.deviations else deviations.builtin()
+    except deviations.DeviationFileError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _targets(specs: Sequence[LossSpec], libraries: bool) -> tuple[list[tuple[LossSpec, str]],
+                                                                    dict[str, str]]:
+    """The run's (spec, target path) pairs and the versions of the libraries they come from."""
+    pairs = builtin_targets(specs)
+    versions: dict[str, str] = {}
+    if libraries:
+        from implementations.adapters import ADAPTERS, DISTRIBUTIONS
+        from implementations.sources import version
+
+        wanted = {s.name: s for s in specs}
+        for library, targets in ADAPTERS.items():
+            versions[library] = version(DISTRIBUTIONS[library])
+            pairs += [(wanted[name], path) for name, path in targets
+                      if name in wanted and (wanted[name], path) not in pairs]
+    return pairs, versions
+
+
+def _progress(done: int, total: int, start: float, label: str) -> None:
+    if not sys.stderr.isatty():
+        return
+    elapsed = time.perf_counter() - start
+    eta = elapsed / done * (total - done) if done else 0.0
+    bar = "#" * (30 * done // max(total, 1))
+    print(f"\r[{bar:<30}] {done}/{total} {elapsed:5.0f}s, ETA {eta:4.0f}s  {label[:40]:<40}",
+          end="", file=sys.stderr, flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     specs = [get_spec(name) for name in args.specs] if args.specs else all_specs()
-    _writable(args.json_path)
+    for path in (args.json_path, args.markdown_path, args.junit_path):
+        _writable(path)
+    entries = _deviation_entries(args)
     options = _options(args)
+    pairs, versions = _targets(specs, args.libraries)
     reports: list[Report] = []
     start = time.perf_counter()
-    for spec, path in builtin_targets(specs):
+    for i, (spec, path) in enumerate(pairs):
+        _progress(i, len(pairs), start, f"{spec.name} ({path})")
         try:
             fn = load_target(path)
         except UsageError as exc:
             print(f"{spec.name}: {path} not available ({exc}); counted as skipped")
             continue
         reports.append(check(fn, spec, target_path=path, **options))
+    _progress(len(pairs), len(pairs), start, "done")
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     elapsed = time.perf_counter() - start
+    complete = not args.specs and set(options["dtypes"]) == set(DTYPES) and args.libraries
+    outcome = deviations.apply(reports, entries, complete=complete)
     print(_run_table(reports, options["dtypes"]))
     checks = sum(len(r.results) for r in reports)
     examples = sum(res.examples for r in reports for res in r.results)
     bad = [r for r in reports if not r.ok]
-    print(f"\n{len(reports)} implementation(s) of {len(specs)} spec(s): {checks} checks,"
-          f" {examples} examples, {len(bad)} nonconforming, {elapsed:.1f}s"
-          f" (profile {reports[0].profile if reports else '-'})")
+    profile = reports[0].profile if reports else "-"
+    seed = options["seed"] if options["seed"] is not None else (
+        "derandomized" if profile == "ci" else "random")
+    summary = (f"{len(reports)} implementation(s) of {len(specs)} spec(s): {checks} checks,"
+               f" {examples} examples, {len(bad)} nonconforming, {len(outcome.known)} known"
+               f" deviations, {elapsed:.1f}s (profile {profile}, seed {seed})")
+    print("\n" + summary)
+    for line in outcome.lines():
+        print(line)
     for report in bad:
         print()
         print(report)
-    _write_json(args.json_path, reports)
+    env = export.environment(versions)
+    _write_json(args.json_path, reports, {"environment": env, "summary": summary,
+                                          "deviation_notes": outcome.lines()})
+    _write_text(args.markdown_path, lambda: export.markdown(reports, env, summary))
+    _write_text(args.junit_path, lambda: export.junit(reports, elapsed))
     return EXIT_OK if reports and not bad else EXIT_NONCONFORMING
+
+
+def _write_text(path: str | None, render: Callable[[], str]) -> None:
+    if path:
+        try:
+            Path(path).write_text(render())
+        except OSError as exc:
+            raise UsageError(f"cannot write {path!r}: {exc}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="check every built-in implementation of every spec")
     p.add_argument("--spec", dest="specs", action="append", help="only this spec; repeatable")
+    p.add_argument("--libraries", action="store_true",
+                   help="also every installed third-party library's adapters (the matrix)")
+    p.add_argument("--markdown", dest="markdown_path", default=None,
+                   help="also write a Markdown report to this file")
+    p.add_argument("--junit", dest="junit_path", default=None,
+                   help="also write JUnit XML to this file")
     _common_options(p)
     p.set_defaults(func=cmd_run)
     return parser

@@ -65,11 +65,19 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+class NotApplicable(Exception):
+    """Raised by an adapter for a combination its library does not support (a parameter it
+    lacks, a layout it refuses). The example is counted as not applicable: never a pass, never
+    a failure."""
+
+
 class GuardedTarget:
     """Wraps the function under test so every call is checked the same way."""
 
     def __init__(self, fn: Callable[..., Any], timeout: float | None = 10.0) -> None:
         self.fn = fn
+        # An adapter whose library reduces in fewer ways declares the reductions it has.
+        self.reductions: tuple[str, ...] | None = getattr(fn, "conformance_reductions", None)
         self.timeout = timeout
         self.hung_on: tuple[Case, torch.dtype] | None = None
 
@@ -100,6 +108,8 @@ class GuardedTarget:
         except _Alarm:
             self.hung_on = (case, dtype)
             raise TargetHung() from None
+        except NotApplicable:
+            raise
         except Exception as exc:  # any error from user code is a finding, not a crash
             raise TargetError(
                 f"the target raised {type(exc).__name__}: {exc}", exception=exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis import HealthCheck, Phase, Verbosity, settings
 
 # ci: small and derandomized, so a CI verdict is the same on every run.
 # default: what a user gets. thorough: thousands of examples per property, for nightly runs.
@@ -24,10 +24,13 @@ def profile_name(profile: str | None = None) -> str:
     return name
 
 
-def hypothesis_settings(profile: str | None = None, max_examples: int | None = None) -> settings:
+def hypothesis_settings(profile: str | None = None, max_examples: int | None = None,
+                        shrink: bool = True) -> settings:
     chosen = dict(PROFILES[profile_name(profile)])
     if max_examples is not None:
         chosen["max_examples"] = max_examples
+    if not shrink:  # a verdict without the minimal input: much faster on large failing cases
+        chosen["phases"] = (Phase.explicit, Phase.reuse, Phase.generate)
     return settings(
         deadline=None,  # the first torch call of a process is slow; hangs have their own limit
         database=None,  # a verdict must not depend on what an earlier run stored

@@ -10,6 +10,7 @@ from conformance.case import Case, describe_params, format_case
 from conformance.tolerance import Comparison
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+DEVIATION = "deviation"  # a failure a deviations file accepts (conformance.deviations)
 
 
 @dataclass
@@ -65,6 +66,9 @@ class PropertyResult:
     usage: float = 0.0  # worst error / allowed over all examples
     failure: Failure | None = None
     reason: str | None = None
+    beyond_range: int = 0  # drawn cases the dtype cannot hold (LossSpec.fits): not examples
+    deviation: str | None = None  # the accepting entry's kind and reason
+    not_applicable: int = 0  # examples the target's library does not support
 
     @property
     def headroom(self) -> float:
@@ -75,6 +79,8 @@ class PropertyResult:
             return "pass"
         if self.status == FAILED:
             return "FAIL"
+        if self.status == DEVIATION:
+            return "known deviation"
         return self.status
 
 
@@ -89,20 +95,26 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """Conforms: nothing failed or errored, and at least one check actually ran."""
+        """Conforms: nothing failed or errored (but for accepted deviations), and at least one
+        check actually ran."""
         ran = [r for r in self.results if r.status != SKIPPED]
-        return bool(ran) and all(r.status == PASSED for r in ran)
+        return bool(ran) and all(r.status in (PASSED, DEVIATION) for r in ran)
 
     @property
     def failures(self) -> list[Failure]:
         return [r.failure for r in self.results if r.failure is not None]
 
     @property
+    def open_failures(self) -> list[Failure]:
+        """Failures no deviation accepts."""
+        return [r.failure for r in self.results if r.failure is not None and r.status == FAILED]
+
+    @property
     def errors(self) -> list[PropertyResult]:
         return [r for r in self.results if r.status == ERROR]
 
     def counts(self) -> dict[str, int]:
-        out = {PASSED: 0, FAILED: 0, ERROR: 0, SKIPPED: 0}
+        out = {PASSED: 0, FAILED: 0, ERROR: 0, SKIPPED: 0, DEVIATION: 0}
         for r in self.results:
             out[r.status] += 1
         return out
@@ -114,7 +126,10 @@ class Report:
             headroom = "-" if r.status != PASSED else (
                 "exact" if r.usage == 0 else f"{r.headroom:.3g}x"
             )
-            rows.append((r.property, r.dtype, r.device, str(r.examples), headroom, r.verdict()))
+            examples = str(r.examples) + (f" (+{r.beyond_range} beyond range)"
+                                          if r.beyond_range else "") + (
+                f" (+{r.not_applicable} n/a)" if r.not_applicable else "")
+            rows.append((r.property, r.dtype, r.device, examples, headroom, r.verdict()))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         return "\n".join(
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -127,14 +142,18 @@ class Report:
         lines = [
             f"{self.target} vs spec {self.spec!r}: {verdict}",
             f"  {c[PASSED]} passed, {c[FAILED]} failed, {c[ERROR]} errors, {c[SKIPPED]} skipped"
-            f" in {self.seconds:.1f}s (profile {self.profile!r})",
+            + (f", {c[DEVIATION]} known deviations" if c[DEVIATION] else "")
+            + f" in {self.seconds:.1f}s (profile {self.profile!r})",
             self.table(),
         ]
         lines += [f"  note: {n}" for n in self.notes]
         for r in self.results:
             if r.status in (ERROR, SKIPPED) and r.reason:
                 lines.append(f"  {r.property} [{r.dtype}, {r.device}] {r.status}: {r.reason}")
-        for i, failure in enumerate(self.failures, 1):
+            if r.status == DEVIATION:
+                lines.append(f"  {r.property} [{r.dtype}, {r.device}] known deviation"
+                             f" ({r.deviation})")
+        for i, failure in enumerate(self.open_failures, 1):
             lines.append(f"\nFailure {i}: {failure}")
         return "\n".join(lines)
 
@@ -149,7 +168,8 @@ class Report:
                 {
                     "property": r.property, "dtype": r.dtype, "device": r.device,
                     "status": r.status, "examples": r.examples, "usage": r.usage,
-                    "reason": r.reason,
+                    "reason": r.reason, "beyond_range": r.beyond_range,
+                    "deviation": r.deviation, "not_applicable": r.not_applicable,
                     "failure": None if r.failure is None else {
                         "message": r.failure.message,
                         "reduction": r.failure.reduction,

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from conformance import reproducer
 from conformance.case import DTYPES, Case, dtype_name
-from conformance.guard import GuardedTarget, PropertyFailure, TargetHung
+from conformance.guard import GuardedTarget, NotApplicable, PropertyFailure, TargetHung
 from conformance.profiles import hypothesis_settings, profile_name
 from conformance.properties.base import Context, Property
 from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult, Report
 from conformance.spec import LossSpec, get_spec
 
-DEFAULT_DTYPES = ("float64", "float32")
+DEFAULT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 class OptionError(ValueError):
@@ -53,6 +53,9 @@ def _devices(devices: str | Iterable[str]) -> tuple[list[str], list[str]]:
 @dataclass
 class _Progress:
     examples: int = 0
+    outside: int = 0  # cases the dtype cannot hold, or whose rounding leaves the domain
+    not_applicable: int = 0  # cases the target's library does not support
+    why_not: str = ""
     usage: float = 0.0
     current: Case | None = None
 
@@ -65,14 +68,26 @@ def _run_property(
     progress = _Progress()
     result = PropertyResult(spec.name, prop.name, ctx.dtype_name, ctx.device, PASSED)
     start = time.perf_counter()
+    reason = prop.not_applicable(ctx)
+    if reason is not None:
+        result.status, result.reason = SKIPPED, reason
+        return result
 
     def run_case(case: Case) -> None:
         prepared = prop.prepare(spec, case)
         if prepared is None:
             return
         rounded = prepared.rounded(ctx.dtype)
+        if not spec.fits(rounded, ctx.dtype) or not prop.keeps(spec, rounded):
+            progress.outside += 1
+            return
         progress.current = rounded
-        usage = prop.check(ctx, rounded)
+        try:
+            usage = prop.check(ctx, rounded)
+        except NotApplicable as exc:
+            progress.not_applicable += 1
+            progress.why_not = str(exc)
+            return
         progress.examples += 1
         progress.usage = max(progress.usage, usage)
 
@@ -113,8 +128,15 @@ def _run_property(
         result.reason = f"the check itself failed: {last}"
     if result.status == PASSED and progress.examples == 0:
         result.status = SKIPPED
-        result.reason = "no example applied to this property"
+        result.reason = "no example applied to this property" + (
+            f" ({progress.outside} cases exceeded {ctx.dtype_name}'s range)"
+            if progress.outside else "")
+        if progress.not_applicable:
+            result.reason = f"not applicable: {progress.why_not}"
+
     result.examples = progress.examples
+    result.beyond_range = progress.outside
+    result.not_applicable = progress.not_applicable
     result.usage = progress.usage
     result.seconds = time.perf_counter() - start
     return result
@@ -132,6 +154,7 @@ def check(
     seed: int | None = None,
     timeout: float | None = 10.0,
     target_path: str | None = None,
+    shrink: bool = True,
 ) -> Report:
     """Check `fn` against `spec`; never raises for anything the target does.
 
@@ -139,10 +162,11 @@ def check(
     present), or a list. properties: names to run (default: every property the spec declares).
     profile: 'ci', 'default' or 'thorough' (or $CONFORMANCE_PROFILE). timeout: seconds per call.
     target_path: 'module:attr' the reproducers import the target by (default: fn's own module).
+    shrink: False reports the first failing input found instead of a minimal one (faster).
     """
     spec = get_spec(spec)
     chosen = profile_name(profile)
-    settings = hypothesis_settings(chosen, max_examples)
+    settings = hypothesis_settings(chosen, max_examples, shrink)
     report = Report(reproducer.target_name(fn, target_path), spec.name, chosen)
     start = time.perf_counter()
 

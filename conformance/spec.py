@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 
 from conformance.case import Case
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 def _elementwise_magnitude(case: Case, reference_none: np.ndarray) -> np.ndarray:
     return np.abs(reference_none)
+
+
+SUBGRADIENT_CONVENTIONS = ("interval", "midpoint")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,21 @@ class LossSpec:
     # Where the gradient property looks: a map that keeps cases off points where a one-
     # coordinate finite difference cannot see the generalized gradient (a zero-width box).
     gradient_domain: Callable[[Case], Case] | None = None
+    # The derivative owed at a kink (where the one-sided derivatives differ): "interval", any
+    # value between them (a Clarke subgradient: hinges, sorting ties, touching box edges, where
+    # libraries legitimately differ); "midpoint", their average (sign(0) = 0 for |d|, the
+    # minimum-norm subgradient at a minimum, which torch's abs and l1_loss use).
+    subgradient: str = "interval"
+    # Magnitudes a faithful implementation must hold in the tested dtype besides the inputs and
+    # the elementwise loss (box areas, say). A case where one of them exceeds the dtype's
+    # largest finite number is outside that dtype's domain: float16 cannot hold a 300 x 300
+    # area, whatever the implementation. An overflow anywhere else is the target's.
+    intermediates: Callable[[Case], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if self.subgradient not in SUBGRADIENT_CONVENTIONS:
+            raise ValueError(f"spec {self.name!r}: subgradient must be one of"
+                             f" {SUBGRADIENT_CONVENTIONS}, not {self.subgradient!r}")
 
     @property
     def calls(self) -> tuple[str | None, ...]:
@@ -103,6 +122,22 @@ class LossSpec:
         with np.errstate(all="ignore"):
             out = reduce(elementwise, "sum" if reduction == "sum" else "mean", denominator)
         return np.nan_to_num(out, nan=0.0, posinf=np.inf)
+
+    def fits(self, case: Case, dtype: torch.dtype) -> bool:
+        """Whether every magnitude the loss is built from is finite in `dtype`, and each
+        declared intermediate that is not 0 is at least its smallest normal number (a box
+        area of 4e-6 is subnormal in float16 and keeps a digit or two)."""
+        info = torch.finfo(dtype)
+        if info.max >= np.finfo(np.float64).max:
+            return True
+        loss = np.abs(self.call_reference(case, self.elementwise_reduction))
+        if not np.all(np.nan_to_num(loss, nan=0.0) <= info.max):
+            return False
+        if self.intermediates is None:
+            return True
+        with np.errstate(all="ignore"):
+            parts = np.nan_to_num(np.abs(np.asarray(self.intermediates(case), dtype=np.float64)))
+        return bool(np.all(parts <= info.max) and np.all((parts == 0) | (parts >= info.tiny)))
 
     def expects_nan(self, case: Case, reduction: str | None) -> bool | np.ndarray:
         """Where the spec's value is NaN: a bool, or an elementwise mask of the output."""

@@ -83,6 +83,14 @@ def distance_box_iou_loss(
     return reduce_loss(loss, reduction)
 
 
+def _aspect_angle(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """atan(w / h) as atan2(w, h): the same angle (pi/2 at h = 0), but its gradient
+    (h, -w) / (w^2 + h^2) does not pass through w / h, whose square overflows float16 for a box
+    1000 times wider than high. A point box (w = h = 0) has no angle: NaN, as atan(0/0)."""
+    angle = torch.atan2(w, h)
+    return torch.where((w == 0) & (h == 0), torch.full_like(angle, math.nan), angle)
+
+
 def complete_box_iou_loss(
     boxes1: torch.Tensor, boxes2: torch.Tensor, reduction: str = "none", eps: float = 1e-7
 ) -> torch.Tensor:
@@ -91,8 +99,8 @@ def complete_box_iou_loss(
     loss, iou = _diou_loss(boxes1, boxes2, eps)
     x1, y1, x2, y2 = _corners(boxes1)
     gx1, gy1, gx2, gy2 = _corners(boxes2)
-    v = (4 / math.pi**2) * (torch.atan((gx2 - gx1) / (gy2 - gy1))
-                            - torch.atan((x2 - x1) / (y2 - y1))) ** 2
+    v = (4 / math.pi**2) * (_aspect_angle(gx2 - gx1, gy2 - gy1)
+                            - _aspect_angle(x2 - x1, y2 - y1)) ** 2
     with torch.no_grad():
         alpha = v / (1 - iou + v + eps)
     return reduce_loss(loss + alpha * v, reduction)

@@ -192,6 +192,17 @@ def wrong_backward(fn: Loss) -> Loss:
     return wrong
 
 
+def differs_on_accelerator(fn: Loss) -> Loss:
+    """Right on the CPU; on any other device a fused kernel that drops 1% of the loss."""
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return out if out.device.type == "cpu" else out * 0.99
+
+    return wrong
+
+
 GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "output_dtype": returns_float64,
     "no_input_mutation": edits_first_input,
@@ -212,6 +223,7 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "zero_at_a_perfect_prediction": constant_floor,
     "at_most_one": log_of_score,
     "gradient_matches_reference": wrong_backward,
+    "agrees_with_cpu": differs_on_accelerator,  # needs CUDA to run; see test_mutants
 }
 
 
@@ -447,6 +459,33 @@ def l1_as_charbonnier(input, target, reduction="mean"):
 def mse_through_sqrt(input, target, reduction="mean"):
     """The distance as sqrt(d^2), squared again: right values, NaN gradient at d = 0."""
     return reduce_loss(torch.sqrt((input - target) ** 2) ** 2, reduction)
+
+
+class _AbsRightDerivative(torch.autograd.Function):
+    """|d| whose backward takes the right-hand derivative (+1) at d = 0."""
+
+    @staticmethod
+    def forward(ctx, d):
+        ctx.save_for_backward(d)
+        return d.abs()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (d,) = ctx.saved_tensors
+        return grad * torch.where(d >= 0, 1.0, -1.0).to(grad.dtype)
+
+
+def l1_right_derivative_at_zero(input, target, reduction="mean"):
+    """Right value; at input == target its gradient is +1, not sign(0) = 0."""
+    return reduce_loss(_AbsRightDerivative.apply(input - target), reduction)
+
+
+def mse_mean_as_sum_over_n(input, target, reduction="mean"):
+    """'mean' as sum / n in the input dtype: the sum overflows float16 where the mean fits."""
+    squares = (input - target) ** 2
+    if reduction == "mean":
+        return squares.sum() / squares.numel()
+    return reduce_loss(squares, reduction)
 
 
 def mse_relative(input, target, reduction="mean"):
@@ -810,6 +849,7 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("balanced_binary_cross_entropy_with_logits", balanced_bce_beta_over_batch,
      "equals_bce_with_balancing_weights"),
     ("l1_loss", l1_as_charbonnier, "zero_when_input_equals_target"),
+    ("l1_loss", l1_right_derivative_at_zero, "gradient_matches_reference"),
     ("mse_loss", mse_relative, "symmetric_in_input_and_target"),
     ("mse_loss", mse_through_sqrt, "gradient_matches_reference"),
     ("smooth_l1_loss", smooth_l1_le_beta, "beta0_is_l1"),

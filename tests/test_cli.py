@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -90,11 +91,18 @@ def test_check_json_of_conforming_target(conforming_check):
     assert report["ok"] is True
     assert report["spec"] == BCE
     assert report["profile"] == "ci"
-    # Every property in both default dtypes ran, and ran on examples rather than being skipped.
+    # Every property in each default dtype has a result; those that ran saw examples, and
+    # only GPU comparisons and torch's accepted float16 gradient deviation did not pass.
     props = {p.name for p in get_spec(BCE).property_list()}
     assert {(r["property"], r["dtype"]) for r in report["results"]} == {
-        (p, d) for p in props for d in ("float64", "float32")}
-    assert all(r["status"] == "passed" and r["examples"] > 0 for r in report["results"])
+        (p, d) for p in props for d in ("float64", "float32", "float16", "bfloat16")}
+    for r in report["results"]:
+        if r["property"] == "agrees_with_cpu":
+            assert r["status"] == "skipped"
+        elif (r["property"], r["dtype"]) == ("gradient_matches_reference", "float16"):
+            assert r["status"] == "deviation" and "1e-12" in r["deviation"]
+        else:
+            assert r["status"] == "passed" and r["examples"] > 0, r
 
 
 def test_check_mutant_exits_1_with_input_and_reproducer(mutant_check):
@@ -198,16 +206,23 @@ def test_file_path_target(tmp_path, attr, code, verdict):
 # --------------------------------------------------------------------------- run
 
 
-def test_run_one_spec_prints_table_summary_and_json(tmp_path):
-    out = tmp_path / "run.json"
-    proc = cli("run", "--spec", BCE, "--max-examples", "5", "--json", str(out))
+def test_run_one_spec_prints_table_summary_and_reports(tmp_path):
+    out, md, xml = tmp_path / "run.json", tmp_path / "run.md", tmp_path / "run.xml"
+    proc = cli("run", "--spec", BCE, "--max-examples", "5", "--dtype", "float64",
+               "--dtype", "float32", "--json", str(out), "--markdown", str(md),
+               "--junit", str(xml))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     spec = get_spec(BCE)
     for prop in spec.property_list():
-        # One row per property: a passing cell for each default dtype.
+        if prop.name == "agrees_with_cpu":
+            continue  # skipped without a GPU
+        # One row per property: a passing cell for each dtype asked for.
         assert re.search(rf"^  {prop.name}\s+pass \d+\s+pass \d+$", proc.stdout, re.M), prop.name
 
-    reports = _load_json(out)
+    run = json.loads(out.read_text())
+    assert set(run) >= {"environment", "summary", "reports"}
+    assert run["environment"]["torch"] and run["environment"]["python"]
+    reports = run["reports"]
     assert len(reports) == len(spec.implementations)
     assert all(r["ok"] is True for r in reports)
     checks = sum(len(r["results"]) for r in reports)
@@ -215,8 +230,34 @@ def test_run_one_spec_prints_table_summary_and_json(tmp_path):
     assert checks == len(spec.implementations) * len(spec.property_list()) * 2
     summary = (f"{len(spec.implementations)} implementation(s) of 1 spec(s): {checks} checks,"
                f" {examples} examples, 0 nonconforming, ")
-    assert summary in proc.stdout
-    assert proc.stdout.rstrip().endswith("(profile ci)")
+    assert summary in proc.stdout and summary in run["summary"]
+    assert proc.stdout.rstrip().endswith("(profile ci, seed derandomized)")
+
+    text = md.read_text()
+    assert text.startswith("# Loss conformance matrix")
+    assert f"| `torch.nn.functional.binary_cross_entropy` | {BCE} |" in text
+    root = ElementTree.parse(xml).getroot()
+    assert root.tag == "testsuites"
+    cases = root.findall("./testsuite/testcase")
+    assert len(cases) == checks
+    assert all(c.find("failure") is None for c in cases)
+
+
+def test_run_exports_a_failure_with_its_reproducer(tmp_path):
+    """A nonconforming cell reaches Markdown with its reproducer and JUnit as a <failure>."""
+    bad = tmp_path / "bad_deviations.toml"
+    bad.write_text("")  # no deviation accepted: torch's float16 CE overflow must show
+    md, xml = tmp_path / "run.md", tmp_path / "run.xml"
+    proc = cli("run", "--spec", "cross_entropy", "--dtype", "float16", "--deviations", str(bad),
+               "--no-shrink", "--markdown", str(md), "--junit", str(xml))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "**FAIL**" in md.read_text() and "conformance.recheck(" in md.read_text()
+    failures = ElementTree.parse(xml).getroot().findall("./testsuite/testcase/failure")
+    assert failures and "inf where the value is finite" in failures[0].get("message")
+
+    proc = cli("run", "--spec", "cross_entropy", "--dtype", "float16", "--no-shrink")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the project's file accepts it
+    assert "known deviation" in proc.stdout
 
 
 # --------------------------------------------------------------------------- option errors

@@ -22,8 +22,9 @@ BCE = "binary_cross_entropy"
 
 
 def _messages(report):
+    """Failure messages and error reasons (a skip's reason says why it did not run)."""
     return [r.failure.message for r in report.results if r.failure] + [
-        r.reason for r in report.results if r.reason]
+        r.reason for r in report.results if r.reason and r.status != "skipped"]
 
 
 # --------------------------------------------------------------------------- bad targets
@@ -55,7 +56,8 @@ def test_a_target_that_raises_is_reported_and_every_property_still_runs():
     report = conformance.check(raises, BCE, dtypes=("float32",))
     assert not report.ok
     assert len(report.results) == len(conformance.get_spec(BCE).property_list())
-    assert all(r.status == FAILED for r in report.results)
+    # Every property that runs here fails (agrees_with_cpu needs a GPU and is skipped).
+    assert all(r.status == FAILED for r in report.results if r.property != "agrees_with_cpu")
     assert all("the target raised RuntimeError: boom" in m for m in _messages(report))
 
 
@@ -128,6 +130,37 @@ def test_cuda_runs_or_is_skipped_cleanly():
     else:
         assert devices == {"cpu"}
         assert any("no CUDA device" in note for note in report.notes)
+
+
+def test_device_agreement_is_skipped_with_its_reason_on_the_cpu():
+    report = conformance.check(F.binary_cross_entropy, BCE, devices=["cpu"],
+                               properties=["agrees_with_cpu"], dtypes=("float32",))
+    (result,) = report.results
+    assert result.status == "skipped" and "non-CPU device" in result.reason
+
+
+def test_device_agreement_fails_when_the_two_devices_disagree():
+    # Without a GPU, the property compares the CPU with itself; a target whose second call
+    # differs from its first stands in for a device whose kernel differs.
+    from conformance.guard import GuardedTarget, PropertyFailure
+    from conformance.properties.base import Context
+    from conformance.properties.generic import AGREES_WITH_CPU
+
+    calls = []
+
+    def drifting(input, target, weight=None, reduction="mean"):
+        calls.append(reduction)
+        out = F.binary_cross_entropy(input, target, weight=weight, reduction=reduction)
+        return out * (1.0 if len(calls) % 2 else 0.99)
+
+    spec = conformance.get_spec(BCE)
+    ctx = Context(spec, GuardedTarget(drifting), torch.float64, "cpu")
+    case = Case({"input": np.array([0.25, 0.5]), "target": np.array([1.0, 0.0])})
+    assert AGREES_WITH_CPU.not_applicable(ctx) is not None
+    with pytest.raises(PropertyFailure, match="cpu value differs from the cpu value"):
+        AGREES_WITH_CPU.check(ctx, case)
+    assert AGREES_WITH_CPU.check(
+        Context(spec, GuardedTarget(F.binary_cross_entropy), torch.float64, "cpu"), case) == 0
 
 
 # --------------------------------------------------------------------------- tolerance rule

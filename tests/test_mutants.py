@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import mutants
 import pytest
+import torch
 from mutants import FAMILY_MUTANTS, GENERIC_MUTANTS
 
 from conformance import all_specs, check
@@ -10,6 +12,7 @@ from conformance.cli import load_target
 from conformance.report import FAILED
 
 NEEDS_REDUCTION = {"matches_reference", "reduction_consistency"}
+NEEDS_ACCELERATOR = {"agrees_with_cpu"}
 
 
 def _generic_pairs():
@@ -34,8 +37,12 @@ CASES = [(s, m, p, f"{s}-{m.__name__}") for s, m, p in FAMILY_MUTANTS] + list(_g
 @pytest.mark.parametrize(("spec", "mutant", "prop"), [c[:3] for c in CASES],
                          ids=[c[3] for c in CASES])
 def test_property_rejects_mutant(spec, mutant, prop):
+    if prop in NEEDS_ACCELERATOR and not torch.cuda.is_available():
+        pytest.skip("compares CUDA with the CPU; no CUDA device here"
+                    " (tests/test_engine.py shows the comparison failing on the CPU)")
     # float64 resolves the smallest errors; float32 is where a wrong output dtype shows.
-    report = check(mutant, spec, properties=[prop], dtypes=("float64", "float32"))
+    report = check(mutant, spec, properties=[prop], dtypes=("float64", "float32"),
+                   devices="auto")
     assert not report.ok
     assert not report.errors, [r.reason for r in report.errors]
     failed = [r for r in report.results if r.status == FAILED]
@@ -53,3 +60,22 @@ def test_every_property_of_every_spec_has_a_mutant():
     missing = [(spec.name, prop.name) for spec in all_specs() for prop in spec.property_list()
                if (spec.name, prop.name) not in covered]
     assert not missing, f"properties no mutant shows can fail: {missing}"
+
+
+# Mutants that are wrong only in a narrow dtype: (spec, mutant, property, dtype, message).
+NARROW_DTYPE_MUTANTS = [
+    ("mse_loss", mutants.mse_mean_as_sum_over_n, "matches_reference", "float16",
+     "inf where the value is finite"),
+]
+
+
+@pytest.mark.parametrize(("spec", "mutant", "prop", "dtype", "message"), NARROW_DTYPE_MUTANTS,
+                         ids=[f"{m[0]}-{m[1].__name__}-{m[3]}" for m in NARROW_DTYPE_MUTANTS])
+def test_narrow_dtype_overflow_is_reported_with_its_input(spec, mutant, prop, dtype, message):
+    wide = check(mutant, spec, properties=[prop], dtypes=("float64", "float32"))
+    assert wide.ok, "the mutant is meant to be right where its dtype has range"
+    report = check(mutant, spec, properties=[prop], dtypes=(dtype,))
+    assert not report.ok
+    (failure,) = report.failures
+    assert message in failure.message, failure.message
+    assert f"dtype=torch.{dtype}" in failure.reproducer

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from conformance.case import Case
-from conformance.guard import PropertyFailure, to_numpy
+from conformance.guard import NotApplicable, PropertyFailure, to_numpy
 from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
 
@@ -15,10 +15,12 @@ MATCHES_REFERENCE = Relation(
     description="the target's value equals the float64 reference under every reduction",
     lhs=target(),
     rhs=reference(label="reference"),
+    narrow_dtypes=True,
 )
 
 
 class ReductionConsistency(Property):
+    narrow_dtypes = True
     name = "reduction_consistency"
     description = (
         "'none' keeps the elementwise shape; 'sum' is the sum of 'none'; 'mean' (and 'batchmean')"
@@ -30,6 +32,8 @@ class ReductionConsistency(Property):
         spec = ctx.spec
         if "none" not in spec.reductions:
             return 0.0
+        if "none" not in ctx.calls:
+            raise NotApplicable("the target has no reduction='none' to compare with")
         elementwise = ctx.values(case, "none")
         expected_shape = spec.call_reference(case, "none").shape
         if elementwise.shape != expected_shape:
@@ -40,7 +44,7 @@ class ReductionConsistency(Property):
             )
         total = np.sum(elementwise, dtype=np.float64)
         usage = 0.0
-        for reduction in spec.reductions:
+        for reduction in ctx.calls:
             if reduction == "none":
                 continue
             if reduction == "sum":
@@ -60,11 +64,12 @@ class ReductionConsistency(Property):
 
 
 class OutputDtype(Property):
+    narrow_dtypes = True
     name = "output_dtype"
     description = "the output's dtype equals the input's dtype under every reduction"
 
     def check(self, ctx: Context, case: Case) -> float:
-        for reduction in ctx.spec.calls:
+        for reduction in ctx.calls:
             out = ctx.call(case, reduction)
             if out.dtype != ctx.dtype:
                 raise PropertyFailure(
@@ -75,11 +80,12 @@ class OutputDtype(Property):
 
 
 class NoInputMutation(Property):
+    narrow_dtypes = True
     name = "no_input_mutation"
     description = "the target leaves every tensor it is given unchanged"
 
     def check(self, ctx: Context, case: Case) -> float:
-        for reduction in ctx.spec.calls:
+        for reduction in ctx.calls:
             _, args, kwargs = ctx.invoke(case, reduction)
             given = dict(zip(case.inputs, args, strict=True))
             given.update({k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
@@ -98,12 +104,13 @@ class NoInputMutation(Property):
 
 
 class NonNegative(Property):
+    narrow_dtypes = True
     name = "nonnegative"
     description = "the loss is >= 0 (within the dtype's rounding) under every reduction"
 
     def check(self, ctx: Context, case: Case) -> float:
         usage = 0.0
-        reductions = ctx.spec.nonnegative_reductions or ctx.spec.calls
+        reductions = [r for r in ctx.spec.nonnegative_reductions or ctx.calls if r in ctx.calls]
         for reduction in reductions:
             nan_ok = ctx.spec.expects_nan(case, reduction)
             if np.all(nan_ok):
@@ -118,6 +125,42 @@ class NonNegative(Property):
         return usage
 
 
+class AgreesWithCpu(Property):
+    """On an accelerator, the same target's values agree with its CPU values.
+
+    Both sides are computed in the tested dtype, so each may carry the dtype's rule; where the
+    CPU value is NaN the device's must be NaN too (matches_reference judges the NaN itself).
+    """
+
+    name = "agrees_with_cpu"
+    description = (
+        "on a non-CPU device, every reduction's value equals the same target's value on the CPU"
+        " within twice the dtype's rule"
+    )
+    baseline = "cpu"
+    narrow_dtypes = True
+
+    def not_applicable(self, ctx: Context) -> str | None:
+        if ctx.device == self.baseline:
+            return ("compares a non-CPU device with the CPU: runs when a CUDA device is"
+                    " present (devices='auto' or 'cuda')")
+        return None
+
+    def check(self, ctx: Context, case: Case) -> float:
+        usage = 0.0
+        for reduction in ctx.calls:
+            kwargs = {} if reduction is None else {"reduction": reduction}
+            on_cpu, _, _ = ctx.target(case, ctx.dtype, self.baseline, **kwargs)
+            expected = to_numpy(on_cpu)
+            result = ctx.expect(
+                ctx.values(case, reduction), expected, 2 * ctx.allowed(case, reduction),
+                case=case, reduction=reduction, nan_expected=np.isnan(expected),
+                what=f"the {ctx.device} value differs from the {self.baseline} value",
+            )
+            usage = max(usage, result.usage)
+        return usage
+
+
 GENERIC = (
     MATCHES_REFERENCE,
     ReductionConsistency(),
@@ -125,3 +168,5 @@ GENERIC = (
     NoInputMutation(),
     NonNegative(),
 )
+
+AGREES_WITH_CPU = AgreesWithCpu()

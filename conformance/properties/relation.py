@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.case import Case
+from conformance.guard import NotApplicable
 from conformance.properties.base import Context, Property
 from conformance.spec import LossSpec
 
@@ -76,6 +77,7 @@ class Relation(Property):
     # Reductions to check: all of the spec's by default, or a subset (fixed or per case).
     reductions: tuple[str, ...] | Callable[[Case], tuple[str, ...]] | None = None
     adapt: Callable[[Case], Case | None] | None = None
+    narrow_dtypes: bool = False  # see Property
 
     def prepare(self, spec: LossSpec, case: Case) -> Case | None:
         return self.adapt(case) if self.adapt else case
@@ -85,7 +87,9 @@ class Relation(Property):
         wanted = self.reductions(case) if callable(self.reductions) else self.reductions
         # A restriction names reductions the spec may not have (a loss without a reduction
         # argument): then the relation applies to the spec's one call, never to nothing.
-        usable = [r for r in (wanted or ()) if r in ctx.spec.calls] or list(ctx.spec.calls)
+        usable = [r for r in (wanted or ()) if r in ctx.calls] or list(ctx.calls)
+        if wanted and not set(wanted) & set(ctx.calls) and set(wanted) & set(ctx.spec.calls):
+            raise NotApplicable(f"the target has no reduction {', '.join(map(repr, wanted))}")
         for reduction in usable:
             lhs, lhs_tol = self.lhs.evaluate(ctx, case, reduction)
             rhs, rhs_tol = self.rhs.evaluate(ctx, case, reduction)

@@ -219,11 +219,18 @@ def _at_least_iou_loss(name: str) -> Relation:
 
 
 def _ciou_nan(case: Case, reduction: str | None) -> bool | np.ndarray:
-    """With eps = 0, identical boxes make CIoU's alpha 0 / 0 (torchvision's formula)."""
-    if case.params.get("eps", 1e-7) != 0:
-        return False
-    same = np.all(case.inputs["boxes1"] == case.inputs["boxes2"], axis=-1)
-    return same if reduction == "none" else bool(np.any(same))
+    """Where CIoU is NaN by torchvision's formula: the aspect angle atan(0 / 0) of a point box
+    (a box that rounding to a narrow dtype can make), and, with eps = 0, identical boxes, whose
+    alpha is 0 / 0."""
+    b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
+
+    def point(b: np.ndarray) -> np.ndarray:
+        return (b[..., 2] == b[..., 0]) & (b[..., 3] == b[..., 1])
+
+    nan = point(b1) | point(b2)
+    if case.params.get("eps", 1e-7) == 0:
+        nan = nan | np.all(b1 == b2, axis=-1)
+    return nan if reduction == "none" else bool(np.any(nan))
 
 
 def _aspect_term(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
@@ -250,6 +257,25 @@ def _ciou_with_frozen_alpha(base: Case):
     return loss
 
 
+def _box_products(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """Areas of both boxes and of their enclosing box, and its squared diagonal: the products
+    of coordinates every IoU-family loss forms, before any ratio brings them back to O(1)."""
+    lo = np.minimum(b1[..., :2], b2[..., :2])
+    hi = np.maximum(b1[..., 2:], b2[..., 2:])
+    parts = [np.prod(b[..., 2:] - b[..., :2], axis=-1) for b in (b1, b2, np.concatenate(
+        [lo, hi], axis=-1))]
+    parts.append(np.sum((hi - lo) ** 2, axis=-1))
+    return np.concatenate([np.ravel(p) for p in parts])
+
+
+def _paired_products(case: Case) -> np.ndarray:
+    return _box_products(case.inputs["boxes1"], case.inputs["boxes2"])
+
+
+def _pairwise_products(case: Case) -> np.ndarray:
+    return _box_products(case.inputs["boxes1"][:, None], case.inputs["boxes2"][None])
+
+
 def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
                implementation: str | tuple[str, ...], conventions: str,
                allow_empty: bool = True) -> LossSpec:
@@ -263,6 +289,7 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         reference=reference_fn,
         cases=lambda: _loss_cases(allow_empty),
         magnitude=_box_magnitude,
+        intermediates=_paired_products,
         differentiable=("boxes1", "boxes2"),
         nan_expected=_ciou_nan if name == "complete_box_iou_loss" else None,
         gradient_reference=_ciou_with_frozen_alpha if name == "complete_box_iou_loss" else None,
@@ -397,6 +424,7 @@ for _name, _summary, _fn, _bounds in (
         cases=_pairwise_cases,
         reductions=(),
         magnitude=_pairwise_magnitude,
+        intermediates=_pairwise_products,
         nan_expected=_both_empty,
         gradient_domain=_without_empty_boxes,
         differentiable=("boxes1", "boxes2"),

@@ -253,6 +253,8 @@ register(LossSpec(
              label="one class (loss 0)"),
         Case({"input": np.array([[1e4, -1e4, 0.0]]), "target": np.array([1])},
              {"label_smoothing": 0.1}, label="logits of 1e4 with label smoothing"),
+        Case({"input": np.tile([[0.0, 1e4]], (8, 1)), "target": np.zeros(8, dtype=np.int64)},
+             label="eight losses of 1e4: the mean fits float16, the sum does not"),
     ),
     implementations=("torch.nn.functional:cross_entropy",),
     conventions=(
@@ -291,6 +293,8 @@ register(LossSpec(
              label="seed 001's example: -log 0.1"),
         Case({"input": np.log(np.array([[0.25, 0.75]])), "target": np.array([-100])},
              label="every target ignored"),
+        Case({"input": np.tile([[-1e4, 0.0]], (8, 1)), "target": np.zeros(8, dtype=np.int64)},
+             label="eight losses of 1e4: the mean fits float16, the sum does not"),
     ),
     implementations=("torch.nn.functional:nll_loss",),
     conventions="As cross_entropy's class-index form, on log-probabilities, without smoothing.",

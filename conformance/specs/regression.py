@@ -71,9 +71,24 @@ def _slope_magnitude(slope: Callable[[np.ndarray, Case], np.ndarray]) -> Callabl
     return magnitude
 
 
+def _on_or_off_the_kink(case: Case) -> Case:
+    """Moves |d| = |x - y| below the finite differences' reach onto the kink d = 0 exactly.
+
+    Within a step of the kink, one-sided differences see it although the derivative there is
+    +-1; on it, the spec's midpoint convention applies. Nothing is left in between.
+    """
+    x, y = case.inputs["input"], case.inputs["target"]
+    near = np.abs(x - y) < 2e-3 * np.maximum(1.0, np.abs(x))
+    return case.with_inputs(target=np.where(near, x, y))
+
+
 def _regression_spec(name: str, summary: str, signature: str, reference_fn: Callable,
                      slope: Callable, extra: tuple = (), parameter: str | None = None,
-                     conventions: str = "", edge_cases: tuple[Case, ...] = ()) -> LossSpec:
+                     conventions: str = "", edge_cases: tuple[Case, ...] = (),
+                     subgradient: str = "interval") -> LossSpec:
+    # A midpoint convention is owed exactly at the kink, so the gradient property's cases
+    # keep a step's distance from it or sit on it.
+    domain = _on_or_off_the_kink if subgradient == "midpoint" else None
     return register(LossSpec(
         name=name,
         family="regression",
@@ -86,6 +101,8 @@ def _regression_spec(name: str, summary: str, signature: str, reference_fn: Call
         edge_cases=edge_cases,
         implementations=(f"torch.nn.functional:{name}",),
         conventions=conventions,
+        subgradient=subgradient,
+        gradient_domain=domain,
     ))
 
 
@@ -95,10 +112,19 @@ KINKS = np.array([0.0, 1.0, -1.0, 0.5, 3.0])
 _regression_spec(
     "l1_loss", "mean absolute error", "l1_loss(input, target, reduction='mean')", ref.l1_loss,
     slope=lambda d, c: np.ones_like(d),
+    conventions="The derivative at d = 0 is 0 (sign(0) = 0, the midpoint of -1 and +1).",
+    edge_cases=(Case({"input": KINKS, "target": np.array([0.0, 1.0, 0.5, 0.5, -3.0])},
+                     label="some input equal to its target (the kink of |d|)"),),
+    subgradient="midpoint",
 )
 _regression_spec(
     "mse_loss", "mean squared error", "mse_loss(input, target, reduction='mean')", ref.mse_loss,
     slope=lambda d, c: 2 * d,
+    # In float16 each square fits (<= 40000) and the mean does, the sum does not: the mean of
+    # a careful implementation stays finite.
+    edge_cases=(Case({"input": np.array([200.0, -200.0, 150.0, 0.5]),
+                      "target": np.array([0.0, 0.0, -50.0, 0.25])},
+                     label="float16 squares whose sum overflows, mean does not"),),
 )
 _regression_spec(
     "smooth_l1_loss", "SmoothL1: quadratic below beta, linear above (beta=0 is L1)",
@@ -112,7 +138,9 @@ _regression_spec(
         rhs=reference(ref.l1_loss, transform=lambda c: c.without_params("beta"), label="l1"),
         adapt=lambda c: c.with_params(beta=0.0),
     ),),
-    conventions="0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise; beta = 0 is L1.",
+    conventions=("0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise; beta = 0 is L1,"
+                 " whose derivative at d = 0 is 0 (the midpoint of -1 and +1)."),
+    subgradient="midpoint",
     edge_cases=(Case({"input": KINKS, "target": np.zeros(5)}, {"beta": 1.0},
                      label="|d| at and around beta"),),
 )

@@ -427,9 +427,14 @@ def test_region_losses_exact(kind: str, kw: dict, activation: str, case: int) ->
     assert_close(got, expected_region_loss(kind, x, y, **kw))
 
 
+# A weight of 1e-249 makes a loss of that size, which the 50-digit exact value cannot resolve
+# against 1: weights are 0 or at least 1e-3.
+WEIGHT = st.one_of(st.just(0.0), st.floats(1e-3, 2.0))
+
+
 @pytest.mark.parametrize("kind", sorted(REGION_LOSSES))
 @HYPOTHESIS
-@given(case=region_cases(), weights=st.tuples(st.floats(0.0, 2.0), st.floats(0.0, 2.0)))
+@given(case=region_cases(), weights=st.tuples(WEIGHT, WEIGHT))
 def test_region_losses_hypothesis(
     kind: str, case: tuple[np.ndarray, np.ndarray, dict], weights: tuple[float, float]
 ) -> None:

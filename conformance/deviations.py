@@ -1,0 +1,172 @@
+"""Known, accepted deviations: failures a team has looked at and decided to live with.
+
+A deviations file (TOML) lists entries, each scoped as narrowly as its author can:
+
+    [[deviation]]
+    implementation = "implementations.torchvision_ops:box_iou"   # fnmatch patterns, all three
+    spec = "box_iou"
+    property = "output_dtype"
+    dtypes = ["float16", "bfloat16"]        # optional: every dtype when left out
+    devices = ["cpu"]                       # optional
+    params = { label_smoothing = 0.1 }      # optional: the failing case must have these
+    kind = "convention"                     # "convention" (a documented choice) or "defect"
+    reason = "torchvision upcasts half inputs to float32 and returns float32"
+
+A failure an entry covers is reported as a known deviation, not as nonconformance. An entry
+whose scope ran and passed is an unexpected pass (the deviation is gone: drop the entry); an
+entry whose scope never ran matched nothing. Both are reported, so the file cannot rot
+silently.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.report import DEVIATION, FAILED, PASSED, PropertyResult, Report
+
+KINDS = ("convention", "defect")
+_KEYS = {"implementation", "spec", "property", "dtypes", "devices", "params", "kind", "reason"}
+
+
+class DeviationFileError(ValueError):
+    """The deviations file is malformed; the message names the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class Deviation:
+    implementation: str
+    spec: str
+    property: str
+    kind: str
+    reason: str
+    dtypes: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def scope(self) -> str:
+        parts = [self.implementation, self.spec, self.property]
+        if self.dtypes:
+            parts.append("/".join(self.dtypes))
+        if self.devices:
+            parts.append("/".join(self.devices))
+        if self.params:
+            parts.append(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        return " | ".join(parts)
+
+    def covers(self, target: str, result: PropertyResult) -> bool:
+        """Whether the entry's scope includes this result (whatever its verdict)."""
+        return (
+            # Reports name targets "module.attr"; files may write "module:attr".
+            fnmatch.fnmatchcase(target.replace(":", "."), self.implementation.replace(":", "."))
+            and fnmatch.fnmatchcase(result.spec, self.spec)
+            and fnmatch.fnmatchcase(result.property, self.property)
+            and (not self.dtypes or result.dtype in self.dtypes)
+            and (not self.devices or result.device in self.devices)
+        )
+
+    def explains(self, target: str, result: PropertyResult) -> bool:
+        """Whether the entry accounts for this failure, parameters included."""
+        if result.status != FAILED or not self.covers(target, result):
+            return False
+        if not self.params:
+            return True
+        drawn = result.failure.case.params if result.failure else {}
+        return all(k in drawn and _same(drawn[k], v) for k, v in self.params.items())
+
+
+def _same(drawn: Any, wanted: Any) -> bool:
+    try:
+        return math.isclose(float(drawn), float(wanted), rel_tol=1e-12, abs_tol=0.0)
+    except (TypeError, ValueError):
+        return drawn == wanted
+
+
+def _entry(raw: Mapping[str, Any], where: str) -> Deviation:
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise DeviationFileError(f"{where}: unknown key(s) {sorted(unknown)}")
+    missing = [k for k in ("implementation", "spec", "property", "kind", "reason")
+               if not raw.get(k)]
+    if missing:
+        raise DeviationFileError(f"{where}: missing {', '.join(missing)}")
+    if raw["kind"] not in KINDS:
+        raise DeviationFileError(f"{where}: kind must be one of {KINDS}, not {raw['kind']!r}")
+    return Deviation(
+        implementation=str(raw["implementation"]), spec=str(raw["spec"]),
+        property=str(raw["property"]), kind=str(raw["kind"]), reason=str(raw["reason"]),
+        dtypes=tuple(raw.get("dtypes", ())), devices=tuple(raw.get("devices", ())),
+        params=dict(raw.get("params", {})),
+    )
+
+
+def load(path: str | Path) -> list[Deviation]:
+    """Read a deviations file; a malformed one raises DeviationFileError naming the entry."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise DeviationFileError(f"cannot read deviations file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DeviationFileError(f"{path} is not valid TOML: {exc}") from exc
+    entries = data.get("deviation", [])
+    return [_entry(raw, f"{path}: deviation #{i + 1}") for i, raw in enumerate(entries)]
+
+
+BUILTIN_FILE = Path(__file__).resolve().parent.parent / "implementations" / "deviations.toml"
+
+
+def builtin() -> list[Deviation]:
+    """The deviations of the implementations this project ships or adapts."""
+    return load(BUILTIN_FILE) if BUILTIN_FILE.exists() else []
+
+
+@dataclass
+class Outcome:
+    """What applying a deviations file to a run found."""
+
+    known: list[tuple[Deviation, PropertyResult, str]] = field(default_factory=list)
+    unexpected_passes: list[tuple[Deviation, PropertyResult, str]] = field(default_factory=list)
+    unmatched: list[Deviation] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        for dev, res, target in self.unexpected_passes:
+            out.append(f"unexpected pass: {target} {res.spec}/{res.property} [{res.dtype},"
+                       f" {res.device}] conforms, but the deviations file expects a failure"
+                       f" ({dev.reason}); drop or narrow the entry")
+        for dev in self.unmatched:
+            out.append(f"deviation entry matched nothing in this run: {dev.scope()}")
+        return out
+
+
+def apply(reports: Iterable[Report], entries: list[Deviation],
+          complete: bool = True) -> Outcome:
+    """Mark failures the entries explain as known deviations (in place) and collect the rest.
+
+    complete: the run covered every spec and dtype the entries could name, so an entry that
+    matched nothing is worth reporting (a partial run, `--spec x`, leaves others unmatched).
+    """
+    outcome = Outcome()
+    used: set[int] = set()
+    for report in reports:
+        for result in report.results:
+            for i, dev in enumerate(entries):
+                if dev.explains(report.target, result):
+                    result.status = DEVIATION
+                    result.deviation = f"{dev.kind}: {dev.reason}"
+                    outcome.known.append((dev, result, report.target))
+                    used.add(i)
+                    break
+                if dev.covers(report.target, result):
+                    used.add(i)
+                    if result.status == PASSED and not dev.params:
+                        outcome.unexpected_passes.append((dev, result, report.target))
+    if complete:
+        outcome.unmatched = [d for i, d in enumerate(entries) if i not in used]
+    return outcome

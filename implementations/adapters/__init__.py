@@ -1,0 +1,38 @@
+"""Adapters: third-party loss code presented under the canonical specs' calls.
+
+An adapter maps names and conventions (argument names, defaults, layouts, how a disabled alpha
+is spelled) and nothing else: what the library computes, including its dtype, NaNs and errors,
+reaches the checks unchanged. Each module imports its library lazily through
+implementations.sources and raises ImportError (LibraryMissing) when the library is absent, so
+its targets are skipped, never failed.
+
+ADAPTERS lists, per library, (spec, "module:attr") targets; `python -m conformance run
+--libraries` checks each installed one.
+"""
+
+from __future__ import annotations
+
+ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "torchvision": (
+        ("sigmoid_focal_loss", "implementations.torchvision_ops:sigmoid_focal_loss"),
+        ("generalized_box_iou_loss", "implementations.torchvision_ops:generalized_box_iou_loss"),
+        ("distance_box_iou_loss", "implementations.torchvision_ops:distance_box_iou_loss"),
+        ("complete_box_iou_loss", "implementations.torchvision_ops:complete_box_iou_loss"),
+        ("box_iou", "implementations.torchvision_ops:box_iou"),
+        ("generalized_box_iou", "implementations.torchvision_ops:generalized_box_iou"),
+    ),
+    "fvcore": (
+        ("sigmoid_focal_loss", "implementations.adapters.fvcore_nn:sigmoid_focal_loss"),
+        ("generalized_box_iou_loss", "implementations.adapters.fvcore_nn:generalized_box_iou_loss"),
+        ("smooth_l1_loss", "implementations.adapters.fvcore_nn:smooth_l1_loss"),
+    ),
+    "kornia": (
+        ("sigmoid_focal_loss", "implementations.adapters.kornia_losses:sigmoid_focal_loss"),
+    ),
+    "timm": (
+        ("cross_entropy", "implementations.adapters.timm_loss:cross_entropy"),
+    ),
+}
+
+DISTRIBUTIONS = {"torchvision": "torchvision", "fvcore": "fvcore", "kornia": "kornia",
+                 "timm": "timm"}

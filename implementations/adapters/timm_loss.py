@@ -1,0 +1,37 @@
+"""timm.loss's cross-entropy modules under cross_entropy's call.
+
+LabelSmoothingCrossEntropy(smoothing) is torch's cross_entropy with label_smoothing for (N, C)
+logits and class indices, reduced by 'mean' only; SoftTargetCrossEntropy is the probability-
+target form, without smoothing. Neither has class weights or ignore_index, nor K-dimensional
+inputs: those combinations are not applicable, never counted as passes or failures.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from conformance.guard import NotApplicable
+from implementations.sources import import_sources
+
+_CE = import_sources("timm.loss", ("cross_entropy",))["cross_entropy"]
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    if reduction != "mean":
+        raise NotApplicable(f"timm's cross-entropy losses reduce by 'mean' only, not {reduction!r}")
+    if weight is not None:
+        raise NotApplicable("timm's cross-entropy losses have no class weights")
+    if input.dim() != 2:
+        raise NotApplicable("timm's cross-entropy losses take (N, C) logits only")
+    if target.is_floating_point():
+        if label_smoothing:
+            raise NotApplicable("SoftTargetCrossEntropy has no label smoothing")
+        return _CE.SoftTargetCrossEntropy()(input, target)
+    if bool((target == ignore_index).any()):
+        raise NotApplicable("timm's cross-entropy losses have no ignore_index")
+    return _CE.LabelSmoothingCrossEntropy(smoothing=label_smoothing)(input, target)
+
+
+cross_entropy.conformance_reductions = ("mean",)  # type: ignore[attr-defined]

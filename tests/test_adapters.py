@@ -1,0 +1,83 @@
+"""Third-party adapters: each installed library's targets conform or their deviations are on
+file; combinations a library lacks are not applicable; a missing library is skipped."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch.nn.functional as F
+
+from conformance import NotApplicable, check, deviations
+from conformance.cli import UsageError, load_target
+from conformance.report import DEVIATION, PASSED, SKIPPED
+from implementations.adapters import ADAPTERS
+from implementations.sources import LibraryMissing, import_sources
+
+TARGETS = [(lib, spec, path) for lib, pairs in ADAPTERS.items() for spec, path in pairs]
+ACCEPTED = deviations.builtin()
+
+
+@pytest.mark.parametrize(("library", "spec", "path"), TARGETS,
+                         ids=[f"{lib}-{spec}" for lib, spec, _ in TARGETS])
+def test_adapter_conforms_or_its_deviations_are_on_file(library, spec, path):
+    if importlib.util.find_spec(library) is None:
+        pytest.skip(f"{library} is not installed")
+    fn = load_target(path)
+    report = check(fn, spec, target_path=path, dtypes=("float64", "float32"), shrink=False)
+    outcome = deviations.apply([report], ACCEPTED, complete=False)
+    assert report.ok, str(report)
+    assert not outcome.unexpected_passes, outcome.lines()
+
+
+def test_a_missing_library_is_reported_as_missing_not_as_a_failure():
+    with pytest.raises(LibraryMissing, match="not installed"):
+        import_sources("no_such_loss_library", ("losses",))
+    with pytest.raises(UsageError):
+        load_target("implementations.adapters.no_such_adapter:loss")
+
+
+def _bce_without_weights(input, target, weight=None, reduction="mean"):
+    if weight is not None:
+        raise NotApplicable("this library has no per-element weights")
+    return F.binary_cross_entropy(input, target, reduction=reduction)
+
+
+def _bce_mean_only(input, target, weight=None, reduction="mean"):
+    if reduction != "mean":
+        raise NotApplicable("mean only")
+    return F.binary_cross_entropy(input, target, weight=weight, reduction=reduction)
+
+
+_bce_mean_only.conformance_reductions = ("mean",)
+
+
+def test_unsupported_parameters_are_counted_not_applicable_never_pass_or_fail():
+    report = check(_bce_without_weights, "binary_cross_entropy", dtypes=("float64",),
+                   properties=["matches_reference"])
+    (result,) = report.results
+    assert result.status == PASSED and result.examples > 0
+    assert result.not_applicable > 0  # the drawn cases with weights
+    assert f"(+{result.not_applicable} n/a)" in str(report)
+
+
+def test_a_reduction_the_library_lacks_is_not_applicable():
+    report = check(_bce_mean_only, "binary_cross_entropy", dtypes=("float64",),
+                   properties=["matches_reference", "reduction_consistency"])
+    by_name = {r.property: r for r in report.results}
+    assert by_name["matches_reference"].status == PASSED
+    consistency = by_name["reduction_consistency"]
+    assert consistency.status == SKIPPED and "not applicable" in consistency.reason
+    assert report.ok  # what could run conforms; what could not is counted, not passed
+
+
+def test_timm_cross_entropy_covers_what_it_supports():
+    if importlib.util.find_spec("timm") is None:
+        pytest.skip("timm is not installed")
+    fn = load_target("implementations.adapters.timm_loss:cross_entropy")
+    report = check(fn, "cross_entropy", dtypes=("float64",),
+                   properties=["matches_reference", "reduction_consistency"])
+    by_name = {r.property: r for r in report.results}
+    assert by_name["matches_reference"].status in (PASSED, DEVIATION)
+    assert by_name["matches_reference"].not_applicable > 0  # weights, ignore_index, K-dim
+    assert by_name["reduction_consistency"].status == SKIPPED

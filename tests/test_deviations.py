@@ -1,0 +1,79 @@
+"""The deviations file: accepted failures, unexpected passes, entries that match nothing."""
+
+from __future__ import annotations
+
+import pytest
+import torch.nn.functional as F
+from mutants import bce_clamped_probabilities
+
+from conformance import check, deviations
+from conformance.report import DEVIATION
+
+BCE = "binary_cross_entropy"
+TARGET = "mutants:bce_clamped_probabilities"
+
+
+def _file(tmp_path, body: str):
+    path = tmp_path / "deviations.toml"
+    path.write_text(body)
+    return deviations.load(path)
+
+
+ENTRY = f"""
+[[deviation]]
+implementation = "{TARGET}"
+spec = "{BCE}"
+property = "matches_reference"
+dtypes = ["float64"]
+kind = "defect"
+reason = "clamps p to [1e-7, 1 - 1e-7]"
+"""
+
+
+def test_an_accepted_failure_is_a_known_deviation_and_the_rest_still_fail(tmp_path):
+    entries = _file(tmp_path, ENTRY)
+    report = check(bce_clamped_probabilities, BCE, properties=["matches_reference"],
+                   dtypes=("float64", "float32"), target_path=TARGET)
+    outcome = deviations.apply([report], entries)
+    statuses = {r.dtype: r.status for r in report.results}
+    assert statuses["float64"] == DEVIATION
+    assert statuses["float32"] == "failed"  # outside the entry's scope: still a failure
+    assert not report.ok
+    assert len(outcome.known) == 1 and "clamps p" in report.results[0].deviation
+    assert "known deviation" in str(report)
+
+
+def test_a_deviation_that_no_longer_fails_is_an_unexpected_pass(tmp_path):
+    entries = _file(tmp_path, ENTRY.replace(TARGET, "torch.nn.functional:binary_cross_entropy"))
+    report = check(F.binary_cross_entropy, BCE, properties=["matches_reference"],
+                   dtypes=("float64",))
+    outcome = deviations.apply([report], entries)
+    assert report.ok
+    assert len(outcome.unexpected_passes) == 1
+    assert "unexpected pass" in outcome.lines()[0]
+
+
+def test_an_entry_that_matches_nothing_is_reported(tmp_path):
+    entries = _file(tmp_path, ENTRY.replace(f'spec = "{BCE}"', 'spec = "kl_div"'))
+    report = check(bce_clamped_probabilities, BCE, properties=["matches_reference"],
+                   dtypes=("float64",), target_path=TARGET)
+    outcome = deviations.apply([report], entries)
+    assert not report.ok
+    assert [d.spec for d in outcome.unmatched] == ["kl_div"]
+    assert "matched nothing" in outcome.lines()[0]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("[[deviation]]\nspec = 'x'\n", "missing implementation"),
+    (ENTRY.replace('kind = "defect"', 'kind = "bug"'), "kind must be one of"),
+    (ENTRY + "colour = 'red'\n", "unknown key"),
+    ("[[deviation]\n", "not valid TOML"),
+])
+def test_a_malformed_file_is_named_with_its_problem(tmp_path, body, message):
+    with pytest.raises(deviations.DeviationFileError, match=message):
+        _file(tmp_path, body)
+
+
+def test_the_projects_deviations_file_loads():
+    entries = deviations.builtin()
+    assert entries and all(e.reason for e in entries)
