@@ -168,7 +168,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _writable(args.json_path)
     entries = _deviation_entries(args)
     report = check(fn, spec, properties=args.properties, target_path=args.target,
-                   **_options(args))
+                   known=entries, **_options(args))
     outcome = deviations.apply([report], entries, complete=False)
     print(report)
     for line in outcome.lines():
@@ -254,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except UsageError as exc:
             print(f"{spec.name}: {path} not available ({exc}); counted as skipped")
             continue
-        reports.append(check(fn, spec, target_path=path, **options))
+        reports.append(check(fn, spec, target_path=path, known=entries, **options))
     _progress(len(pairs), len(pairs), start, "done")
     if sys.stderr.isatty():
         print(file=sys.stderr)

@@ -12,9 +12,9 @@ A deviations file (TOML) lists entries, each scoped as narrowly as its author ca
     kind = "convention"                     # "convention" (a documented choice) or "defect"
     reason = "torchvision upcasts half inputs to float32 and returns float32"
 
-A failure an entry covers is reported as a known deviation, not as nonconformance. An entry
-whose scope ran and passed is an unexpected pass (the deviation is gone: drop the entry); an
-entry whose scope never ran matched nothing. Both are reported, so the file cannot rot
+A failure an entry covers is reported as a known deviation, not as nonconformance. An exact
+entry (no pattern, no parameters) whose cell ran and passed is an unexpected pass (the deviation
+is gone: drop the entry); an entry whose scope never ran matched nothing. Both are reported, so the file cannot rot
 silently.
 """
 
@@ -58,6 +58,12 @@ class Deviation:
         if self.params:
             parts.append(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
         return " | ".join(parts)
+
+    def exact(self) -> bool:
+        """Names one cell per dtype: no pattern, no parameters. Only such an entry that passes
+        is an unexpected pass; a pattern covers cells of which some pass by design."""
+        names = (self.implementation, self.spec, self.property)
+        return not self.params and not any(c in n for n in names for c in "*?[")
 
     def covers(self, target: str, result: PropertyResult) -> bool:
         """Whether the entry's scope includes this result (whatever its verdict)."""
@@ -165,7 +171,7 @@ def apply(reports: Iterable[Report], entries: list[Deviation],
                     break
                 if dev.covers(report.target, result):
                     used.add(i)
-                    if result.status == PASSED and not dev.params:
+                    if result.status == PASSED and dev.exact():
                         outcome.unexpected_passes.append((dev, result, report.target))
     if complete:
         outcome.unmatched = [d for i, d in enumerate(entries) if i not in used]

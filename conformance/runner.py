@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from hypothesis import given
@@ -20,6 +20,9 @@ from conformance.profiles import hypothesis_settings, profile_name
 from conformance.properties.base import Context, Property
 from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult, Report
 from conformance.spec import LossSpec, get_spec
+
+if TYPE_CHECKING:
+    from conformance.deviations import Deviation
 
 DEFAULT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
@@ -155,6 +158,7 @@ def check(
     timeout: float | None = 10.0,
     target_path: str | None = None,
     shrink: bool = True,
+    known: Sequence[Deviation] = (),
 ) -> Report:
     """Check `fn` against `spec`; never raises for anything the target does.
 
@@ -163,10 +167,13 @@ def check(
     profile: 'ci', 'default' or 'thorough' (or $CONFORMANCE_PROFILE). timeout: seconds per call.
     target_path: 'module:attr' the reproducers import the target by (default: fn's own module).
     shrink: False reports the first failing input found instead of a minimal one (faster).
+    known: accepted deviations (conformance.deviations); a cell one of them covers is not
+    shrunk, since only its verdict matters (deviations.apply marks it afterwards).
     """
     spec = get_spec(spec)
     chosen = profile_name(profile)
     settings = hypothesis_settings(chosen, max_examples, shrink)
+    quick = hypothesis_settings(chosen, max_examples, False)
     report = Report(reproducer.target_name(fn, target_path), spec.name, chosen)
     start = time.perf_counter()
 
@@ -200,8 +207,10 @@ def check(
                         spec.name, prop.name, dtype, device, ERROR,
                         reason="skipped: the target hung earlier in this run"))
                     continue
-                report.results.append(
-                    _run_property(ctx, prop, fn, settings, seed, target_path))
+                cell = PropertyResult(spec.name, prop.name, dtype, device, PASSED)
+                covered = any(d.covers(report.target, cell) and not d.params for d in known)
+                report.results.append(_run_property(
+                    ctx, prop, fn, quick if covered else settings, seed, target_path))
     report.seconds = time.perf_counter() - start
     return report
 

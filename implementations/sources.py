@@ -11,6 +11,7 @@ so the functions are the library's own code, unchanged.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -38,8 +39,12 @@ def import_sources(package: str, modules: Sequence[str]) -> dict[str, types.Modu
     parts = package.split(".")
     for depth in range(1, len(parts) + 1):
         name = ".".join(parts[:depth])
+        location = str(root.joinpath(*parts[1:depth]))
         stub = types.ModuleType(name)
-        stub.__path__ = [str(root.joinpath(*parts[1:depth]))]
+        stub.__path__ = [location]
+        # A spec, so that importlib.util.find_spec(name) keeps working on the stand-in.
+        stub.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        stub.__spec__.submodule_search_locations = [location]
         sys.modules[name] = stub
     return {m: importlib.import_module(f"{package}.{m}") for m in modules}
 
