@@ -9,6 +9,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -280,7 +281,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = export.environment(versions)
     _write_json(args.json_path, reports, {"environment": env, "summary": summary,
                                           "deviation_notes": outcome.lines()})
-    _write_text(args.markdown_path, lambda: export.markdown(reports, env, summary))
+    command = "python -m conformance " + shlex.join(args.argv)
+    _write_text(args.markdown_path, lambda: export.markdown(reports, env, summary, command))
     _write_text(args.junit_path, lambda: export.junit(reports, elapsed))
     return EXIT_OK if reports and not bad else EXIT_NONCONFORMING
 
@@ -331,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return int(args.func(args))
     except (UsageError, UnknownSpec, OptionError) as exc:

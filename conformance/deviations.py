@@ -5,7 +5,7 @@ A deviations file (TOML) lists entries, each scoped as narrowly as its author ca
     [[deviation]]
     implementation = "implementations.torchvision_ops:box_iou"   # fnmatch patterns, all three
     spec = "box_iou"
-    property = "output_dtype"
+    property = "output_dtype"               # or a list of patterns
     dtypes = ["float16", "bfloat16"]        # optional: every dtype when left out
     devices = ["cpu"]                       # optional
     params = { label_smoothing = 0.1 }      # optional: the failing case must have these
@@ -13,9 +13,9 @@ A deviations file (TOML) lists entries, each scoped as narrowly as its author ca
     reason = "torchvision upcasts half inputs to float32 and returns float32"
 
 A failure an entry covers is reported as a known deviation, not as nonconformance. An exact
-entry (no pattern, no parameters) whose cell ran and passed is an unexpected pass (the deviation
-is gone: drop the entry); an entry whose scope never ran matched nothing. Both are reported, so the file cannot rot
-silently.
+entry (no pattern, no parameters) whose cell ran and passed is an unexpected pass (the
+deviation is gone: drop the entry); an entry whose scope never ran matched nothing. Both are
+reported, so the file cannot rot silently.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class DeviationFileError(ValueError):
 class Deviation:
     implementation: str
     spec: str
-    property: str
+    property: str  # a pattern, or several joined by " | "
     kind: str
     reason: str
     dtypes: tuple[str, ...] = ()
@@ -63,7 +63,7 @@ class Deviation:
         """Names one cell per dtype: no pattern, no parameters. Only such an entry that passes
         is an unexpected pass; a pattern covers cells of which some pass by design."""
         names = (self.implementation, self.spec, self.property)
-        return not self.params and not any(c in n for n in names for c in "*?[")
+        return not self.params and not any(c in n for n in names for c in "*?[|")
 
     def covers(self, target: str, result: PropertyResult) -> bool:
         """Whether the entry's scope includes this result (whatever its verdict)."""
@@ -71,7 +71,8 @@ class Deviation:
             # Reports name targets "module.attr"; files may write "module:attr".
             fnmatch.fnmatchcase(target.replace(":", "."), self.implementation.replace(":", "."))
             and fnmatch.fnmatchcase(result.spec, self.spec)
-            and fnmatch.fnmatchcase(result.property, self.property)
+            and any(fnmatch.fnmatchcase(result.property, pattern)
+                    for pattern in self.property.split(" | "))
             and (not self.dtypes or result.dtype in self.dtypes)
             and (not self.devices or result.device in self.devices)
         )
@@ -105,7 +106,8 @@ def _entry(raw: Mapping[str, Any], where: str) -> Deviation:
         raise DeviationFileError(f"{where}: kind must be one of {KINDS}, not {raw['kind']!r}")
     return Deviation(
         implementation=str(raw["implementation"]), spec=str(raw["spec"]),
-        property=str(raw["property"]), kind=str(raw["kind"]), reason=str(raw["reason"]),
+        property=" | ".join(raw["property"]) if isinstance(raw["property"], list)
+        else str(raw["property"]), kind=str(raw["kind"]), reason=str(raw["reason"]),
         dtypes=tuple(raw.get("dtypes", ())), devices=tuple(raw.get("devices", ())),
         params=dict(raw.get("params", {})),
     )

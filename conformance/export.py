@@ -20,11 +20,20 @@ def environment(libraries: Mapping[str, str]) -> dict[str, str]:
             "numpy": numpy.__version__, **libraries}
 
 
-def markdown(reports: Sequence[Report], env: Mapping[str, str], summary: str) -> str:
+def markdown(reports: Sequence[Report], env: Mapping[str, str], summary: str,
+             command: str = "") -> str:
     lines = ["# Loss conformance matrix", "",
-             ", ".join(f"{k} {v}" for k, v in env.items()), "", summary, "",
-             "| implementation | spec | passed | failed | known | n/a | verdict |",
-             "|---|---|---|---|---|---|---|"]
+             ", ".join(f"{k} {v}" for k, v in env.items()), "", summary, ""]
+    if command:
+        lines += [f"Made by `{command}`.", ""]
+    lines += [
+        "A cell is one (implementation, spec, property, dtype, device). *known*: a failure that"
+        " `implementations/deviations.toml` accepts, labelled *convention* (a documented choice"
+        " that differs from the spec) or *defect*; *skipped / n/a*: a combination the library"
+        " does not support, a family invariant in float16/bfloat16, or a CUDA comparison without"
+        " a GPU. Minimal inputs and their stories: `docs/findings.md`.", "",
+        "| implementation | spec | passed | failed | known | skipped / n/a | verdict |",
+        "|---|---|---|---|---|---|---|"]
     for r in reports:
         c = r.counts()
         verdict = "conforms" if r.ok else "**does not conform**"

@@ -33,9 +33,10 @@ list. The loss array is L = 1 - S over the selected columns, and the reductions 
               is 0.0, not nan: Berman et al.'s ``mean(..., empty=0)``, so that a batch with
               nothing to segment (every pixel ignored, no class present) costs nothing.
 
-Zero denominators. With smooth = 0 a score whose denominator is 0 (nothing predicted and
-nothing present) is 1: an empty prediction of an empty target is perfect. With smooth > 0
-the formulas themselves give (0 + smooth) / (0 + smooth) = 1 there.
+Zero denominators. With smooth = 0 a loss whose denominator is 0 (nothing predicted and
+nothing present) is 1 (score 0): the limit of FP / (P + 0) = 1 as the predictions of an absent
+class vanish (see ``_ratio``), so the loss does not jump where a probability underflows. With
+smooth > 0 the formulas themselves give (0 + smooth) / (0 + smooth) = 1, a loss of 0.
 
 Accuracy. 1 - p is not formed by subtraction: it is sigma(-x) for the sigmoid and
 -expm1(log p) for the softmax, so confident predictions keep their small complements. Each

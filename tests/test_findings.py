@@ -64,3 +64,108 @@ def test_torchvision_focal_nan_gradient_for_gamma_below_one():
     report = conformance.check(sigmoid_focal_loss, "sigmoid_focal_loss", dtypes=("float32",),
                                properties=["gradient_matches_reference"])
     assert not report.ok and "nan" in report.failures[0].message
+
+
+# --------------------------------------------------------------------------- dtypes (torch)
+
+HALF = torch.float16
+
+
+def test_torch_cross_entropy_mean_overflows_float16():
+    logits = torch.zeros(8, 2, dtype=HALF)
+    logits[:, 1] = 1e4
+    target = torch.zeros(8, dtype=torch.long)
+    assert torch.nn.functional.cross_entropy(logits, target).isinf()  # the mean is 1e4
+    failure = conformance.recheck(torch.nn.functional.cross_entropy, "cross_entropy",
+                                  "matches_reference", {"input": logits, "target": target},
+                                  verbose=False)
+    assert failure is not None and "inf where the value is finite" in failure.message
+
+
+def test_torch_cross_entropy_label_smoothing_overflows_float16():
+    logits = torch.zeros(1, 8, dtype=HALF)
+    logits[0, 0] = 1e4
+    target = torch.tensor([0])
+    got = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.1,
+                                            reduction="none")
+    assert got.isinf().all()
+    failure = conformance.recheck(torch.nn.functional.cross_entropy, "cross_entropy",
+                                  "matches_reference", {"input": logits, "target": target},
+                                  {"label_smoothing": 0.1}, verbose=False)
+    assert failure is not None and "875" in failure.message
+
+
+def test_torch_nll_loss_mean_overflows_float16():
+    logp = torch.full((8, 2), -1e4, dtype=HALF)
+    target = torch.zeros(8, dtype=torch.long)
+    assert torch.nn.functional.nll_loss(logp, target).isinf()
+    failure = conformance.recheck(torch.nn.functional.nll_loss, "nll_loss", "matches_reference",
+                                  {"input": logp, "target": target}, verbose=False)
+    assert failure is not None
+
+
+def test_torch_bce_gradient_is_nan_in_float16_at_a_perfect_prediction():
+    p = torch.tensor([0.0, 1.0], dtype=HALF)
+    y = torch.tensor([0.0, 1.0], dtype=HALF)
+    failure = conformance.recheck(torch.nn.functional.binary_cross_entropy,
+                                  "binary_cross_entropy", "gradient_matches_reference",
+                                  {"input": p, "target": y}, verbose=False)
+    assert failure is not None and "nan" in failure.message.lower()
+    # float32 is fine: the finding is float16's 1e-12 clamp that rounds to 0.
+    assert conformance.recheck(torch.nn.functional.binary_cross_entropy,
+                               "binary_cross_entropy", "gradient_matches_reference",
+                               {"input": p.float(), "target": y.float()}, verbose=False) is None
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+def _adapter(path: str):
+    from conformance.cli import UsageError, load_target
+
+    try:
+        return load_target(path)
+    except UsageError as exc:
+        pytest.skip(str(exc))
+
+
+def test_fvcore_focal_computes_float64_in_float32():
+    fn = _adapter("implementations.adapters.fvcore_nn:sigmoid_focal_loss")
+    x = torch.tensor([0.0], dtype=torch.float64)
+    t = torch.tensor([0.5], dtype=torch.float64)
+    out = fn(x, t)
+    # float32's rounding of the float64 value 0.0866433975...: right to 8 digits, not 16.
+    assert out.dtype == torch.float32 and out.item() == pytest.approx(0.0866433975, rel=1e-7)
+    failure = conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
+                                  {"inputs": x, "targets": t}, verbose=False)
+    assert failure is not None
+
+
+def test_kornia_focal_weights_fractional_targets_per_term():
+    fn = _adapter("implementations.adapters.kornia_losses:sigmoid_focal_loss")
+    x = torch.tensor([-0.07012038774347855], dtype=torch.float64)
+    t = torch.tensor([0.2105321538009602], dtype=torch.float64)
+    assert fn(x, t, gamma=0.0).item() == pytest.approx(0.42837783158969794, rel=1e-12)
+    failure = conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
+                                  {"inputs": x, "targets": t}, {"gamma": 0.0}, verbose=False)
+    assert failure is not None and "0.434205" in failure.message
+    # On {0, 1} targets kornia and the spec agree.
+    hard = torch.tensor([1.0], dtype=torch.float64)
+    assert conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
+                               {"inputs": x, "targets": hard}, {"gamma": 0.0},
+                               verbose=False) is None
+
+
+def test_monai_dice_is_nan_for_an_empty_class_at_smooth_zero():
+    fn = _adapter("implementations.adapters.monai_losses:soft_dice_loss")
+    x = torch.tensor([[[1e4], [-1e4]]], dtype=torch.float64)
+    mask = torch.tensor([[[1.0], [0.0]]], dtype=torch.float64)
+    got = fn(x, mask, reduction="none")
+    assert got[0].item() == 0.0 and got[1].isnan()
+    failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                                  {"input": x, "target": mask}, verbose=False)
+    assert failure is not None and "NaN where a finite value is expected" in failure.message
+    # Smoothing removes the difference.
+    assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                               {"input": x, "target": mask}, {"smooth": 1.0},
+                               verbose=False) is None

@@ -32,7 +32,11 @@ ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
     "timm": (
         ("cross_entropy", "implementations.adapters.timm_loss:cross_entropy"),
     ),
+    "monai": (
+        ("soft_dice_loss", "implementations.adapters.monai_losses:soft_dice_loss"),
+        ("soft_jaccard_loss", "implementations.adapters.monai_losses:soft_jaccard_loss"),
+    ),
 }
 
 DISTRIBUTIONS = {"torchvision": "torchvision", "fvcore": "fvcore", "kornia": "kornia",
-                 "timm": "timm"}
+                 "timm": "timm", "monai": "monai"}
