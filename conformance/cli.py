@@ -120,12 +120,18 @@ def _write_json(path: str | None, reports: list[Report],
                 run: dict[str, Any] | None = None) -> None:
     """One report: a list of report dicts (as `check` always wrote); `run` adds the run's
     environment and summary around them."""
-    if path:
+
+    def render() -> str:
         body: Any = [r.to_dict() for r in reports]
-        if run is not None:
-            body = {**run, "reports": body}
+        return json.dumps(body if run is None else {**run, "reports": body}, indent=2)
+
+    _write_text(path, render)
+
+
+def _write_text(path: str | None, render: Callable[[], str]) -> None:
+    if path:
         try:
-            Path(path).write_text(json.dumps(body, indent=2))
+            Path(path).write_text(render())
         except OSError as exc:
             raise UsageError(f"cannot write {path!r}: {exc}") from exc
 
@@ -285,14 +291,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     _write_text(args.markdown_path, lambda: export.markdown(reports, env, summary, command))
     _write_text(args.junit_path, lambda: export.junit(reports, elapsed))
     return EXIT_OK if reports and not bad else EXIT_NONCONFORMING
-
-
-def _write_text(path: str | None, render: Callable[[], str]) -> None:
-    if path:
-        try:
-            Path(path).write_text(render())
-        except OSError as exc:
-            raise UsageError(f"cannot write {path!r}: {exc}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:

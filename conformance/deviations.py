@@ -42,7 +42,7 @@ class DeviationFileError(ValueError):
 class Deviation:
     implementation: str
     spec: str
-    property: str  # a pattern, or several joined by " | "
+    properties: tuple[str, ...]  # the file's `property`: one pattern or a list of them
     kind: str
     reason: str
     dtypes: tuple[str, ...] = ()
@@ -50,7 +50,7 @@ class Deviation:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def scope(self) -> str:
-        parts = [self.implementation, self.spec, self.property]
+        parts = [self.implementation, self.spec, ", ".join(self.properties)]
         if self.dtypes:
             parts.append("/".join(self.dtypes))
         if self.devices:
@@ -62,8 +62,9 @@ class Deviation:
     def exact(self) -> bool:
         """Names one cell per dtype: no pattern, no parameters. Only such an entry that passes
         is an unexpected pass; a pattern covers cells of which some pass by design."""
-        names = (self.implementation, self.spec, self.property)
-        return not self.params and not any(c in n for n in names for c in "*?[|")
+        names = (self.implementation, self.spec, *self.properties)
+        return (not self.params and len(self.properties) == 1
+                and not any(c in n for n in names for c in "*?["))
 
     def covers(self, target: str, result: PropertyResult) -> bool:
         """Whether the entry's scope includes this result (whatever its verdict)."""
@@ -71,8 +72,7 @@ class Deviation:
             # Reports name targets "module.attr"; files may write "module:attr".
             fnmatch.fnmatchcase(target.replace(":", "."), self.implementation.replace(":", "."))
             and fnmatch.fnmatchcase(result.spec, self.spec)
-            and any(fnmatch.fnmatchcase(result.property, pattern)
-                    for pattern in self.property.split(" | "))
+            and any(fnmatch.fnmatchcase(result.property, p) for p in self.properties)
             and (not self.dtypes or result.dtype in self.dtypes)
             and (not self.devices or result.device in self.devices)
         )
@@ -106,8 +106,8 @@ def _entry(raw: Mapping[str, Any], where: str) -> Deviation:
         raise DeviationFileError(f"{where}: kind must be one of {KINDS}, not {raw['kind']!r}")
     return Deviation(
         implementation=str(raw["implementation"]), spec=str(raw["spec"]),
-        property=" | ".join(raw["property"]) if isinstance(raw["property"], list)
-        else str(raw["property"]), kind=str(raw["kind"]), reason=str(raw["reason"]),
+        properties=tuple(map(str, raw["property"])) if isinstance(raw["property"], list)
+        else (str(raw["property"]),), kind=str(raw["kind"]), reason=str(raw["reason"]),
         dtypes=tuple(raw.get("dtypes", ())), devices=tuple(raw.get("devices", ())),
         params=dict(raw.get("params", {})),
     )
