@@ -4,8 +4,8 @@ A deviations file (TOML) lists entries, each scoped as narrowly as its author ca
 
     [[deviation]]
     implementation = "implementations.torchvision_ops:box_iou"   # fnmatch patterns, all three
-    spec = "box_iou"
-    property = "output_dtype"               # or a list of patterns
+    spec = "box_iou"                        # spec and property: one pattern or a list
+    property = "output_dtype"
     dtypes = ["float16", "bfloat16"]        # optional: every dtype when left out
     devices = ["cpu"]                       # optional
     params = { label_smoothing = 0.1 }      # optional: the failing case must have these
@@ -41,8 +41,8 @@ class DeviationFileError(ValueError):
 @dataclass(frozen=True)
 class Deviation:
     implementation: str
-    spec: str
-    properties: tuple[str, ...]  # the file's `property`: one pattern or a list of them
+    specs: tuple[str, ...]  # the file's `spec`: one pattern or a list of them
+    properties: tuple[str, ...]  # the file's `property`: likewise
     kind: str
     reason: str
     dtypes: tuple[str, ...] = ()
@@ -50,7 +50,7 @@ class Deviation:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def scope(self) -> str:
-        parts = [self.implementation, self.spec, ", ".join(self.properties)]
+        parts = [self.implementation, ", ".join(self.specs), ", ".join(self.properties)]
         if self.dtypes:
             parts.append("/".join(self.dtypes))
         if self.devices:
@@ -62,8 +62,8 @@ class Deviation:
     def exact(self) -> bool:
         """Names one cell per dtype: no pattern, no parameters. Only such an entry that passes
         is an unexpected pass; a pattern covers cells of which some pass by design."""
-        names = (self.implementation, self.spec, *self.properties)
-        return (not self.params and len(self.properties) == 1
+        names = (self.implementation, *self.specs, *self.properties)
+        return (not self.params and len(self.specs) == 1 and len(self.properties) == 1
                 and not any(c in n for n in names for c in "*?["))
 
     def covers(self, target: str, result: PropertyResult) -> bool:
@@ -71,7 +71,7 @@ class Deviation:
         return (
             # Reports name targets "module.attr"; files may write "module:attr".
             fnmatch.fnmatchcase(target.replace(":", "."), self.implementation.replace(":", "."))
-            and fnmatch.fnmatchcase(result.spec, self.spec)
+            and any(fnmatch.fnmatchcase(result.spec, p) for p in self.specs)
             and any(fnmatch.fnmatchcase(result.property, p) for p in self.properties)
             and (not self.dtypes or result.dtype in self.dtypes)
             and (not self.devices or result.device in self.devices)
@@ -94,6 +94,10 @@ def _same(drawn: Any, wanted: Any) -> bool:
         return drawn == wanted
 
 
+def _patterns(value: Any) -> tuple[str, ...]:
+    return tuple(map(str, value)) if isinstance(value, list) else (str(value),)
+
+
 def _entry(raw: Mapping[str, Any], where: str) -> Deviation:
     unknown = set(raw) - _KEYS
     if unknown:
@@ -105,9 +109,8 @@ def _entry(raw: Mapping[str, Any], where: str) -> Deviation:
     if raw["kind"] not in KINDS:
         raise DeviationFileError(f"{where}: kind must be one of {KINDS}, not {raw['kind']!r}")
     return Deviation(
-        implementation=str(raw["implementation"]), spec=str(raw["spec"]),
-        properties=tuple(map(str, raw["property"])) if isinstance(raw["property"], list)
-        else (str(raw["property"]),), kind=str(raw["kind"]), reason=str(raw["reason"]),
+        implementation=str(raw["implementation"]), specs=_patterns(raw["spec"]),
+        properties=_patterns(raw["property"]), kind=str(raw["kind"]), reason=str(raw["reason"]),
         dtypes=tuple(raw.get("dtypes", ())), devices=tuple(raw.get("devices", ())),
         params=dict(raw.get("params", {})),
     )

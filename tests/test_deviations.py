@@ -59,7 +59,7 @@ def test_an_entry_that_matches_nothing_is_reported(tmp_path):
                    dtypes=("float64",), target_path=TARGET)
     outcome = deviations.apply([report], entries)
     assert not report.ok
-    assert [d.spec for d in outcome.unmatched] == ["kl_div"]
+    assert [d.specs for d in outcome.unmatched] == [("kl_div",)]
     assert "matched nothing" in outcome.lines()[0]
 
 

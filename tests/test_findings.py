@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 import conformance
 
@@ -169,3 +172,89 @@ def test_monai_dice_is_nan_for_an_empty_class_at_smooth_zero():
     assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
                                {"input": x, "target": mask}, {"smooth": 1.0},
                                verbose=False) is None
+
+
+# segmentation_models_pytorch 0.6: each expected value is derived from the formulas here.
+
+
+def _smp(name: str):
+    return _adapter(f"implementations.adapters.smp_losses:{name}")
+
+
+def test_smp_region_losses_zero_an_absent_class_and_still_divide_by_all():
+    fn = _smp("soft_dice_loss")
+    x = torch.tensor([[[2.0], [-1.0], [0.5]]], dtype=torch.float64)
+    labels = torch.tensor([[1]])
+    p = torch.softmax(x, dim=1)[0, :, 0].tolist()
+    class_1 = 1 - 2 * p[1] / (p[1] + 1)
+    # smp: class 1's loss over 3 classes; the spec: classes 0 and 2 (absent, predicted) cost
+    # 1 - 0 / p_c = 1 each at smooth 0.
+    assert fn(x, labels).item() == pytest.approx(class_1 / 3, rel=1e-12)
+    failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                                  {"input": x, "target": labels}, verbose=False)
+    assert failure is not None
+    assert failure.comparison.expected == pytest.approx((class_1 + 2) / 3, rel=1e-12)
+
+
+def test_smp_soft_targets_use_the_l1_intersection():
+    fn = _smp("soft_dice_loss")
+    x = torch.zeros((1, 1, 1), dtype=torch.float64)  # p = 1/2
+    t = torch.full((1, 1, 1), 0.25, dtype=torch.float64)
+    # sum min(p, t) = 1/4, so Dice = 2 (1/4) / (3/4); sum p t = 1/8 gives the spec's 1/3.
+    assert fn(x, t, activation="sigmoid").item() == pytest.approx(1 - 2 / 3, rel=1e-12)
+    failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                                  {"input": x, "target": t}, {"activation": "sigmoid"},
+                                  verbose=False)
+    assert failure is not None
+    assert failure.comparison.expected == pytest.approx(2 / 3, rel=1e-12)
+    hard = torch.ones((1, 1, 1), dtype=torch.float64)
+    assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                               {"input": x, "target": hard}, {"activation": "sigmoid"},
+                               verbose=False) is None
+
+
+def test_smp_lovasz_computes_its_gradient_weights_in_float32():
+    fn = _smp("lovasz_hinge")
+    logits, labels = [[0.0, 0.0, 0.0, 0.0]], torch.tensor([[1, 0, 1, 0]])
+    with pytest.raises(RuntimeError, match="same dtype"):
+        fn(torch.tensor(logits, dtype=torch.float64), labels)
+    assert fn(torch.tensor(logits, dtype=torch.float16), labels).dtype == torch.float32
+    softmax = _smp("lovasz_softmax")
+    with pytest.raises(RuntimeError, match="same dtype"):
+        softmax(torch.zeros((1, 2, 2), dtype=torch.float16), torch.tensor([[1, 0]]))
+    assert conformance.recheck(fn, "lovasz_hinge", "matches_reference",
+                               {"input": torch.tensor(logits), "target": labels},
+                               verbose=False) is None
+
+
+def test_smp_lovasz_softmax_returns_an_empty_tensor_when_every_pixel_is_ignored():
+    fn = _smp("lovasz_softmax")
+    out = fn(torch.tensor([[[0.5, -1.0], [2.0, 0.0]]]), torch.tensor([[255, 255]]),
+             ignore_index=255)
+    assert out.shape == (0, 2)
+
+
+def test_smp_sigmoid_focal_takes_p_t_as_exp_of_minus_bce():
+    fn = _smp("sigmoid_focal_loss")
+    x, t = torch.tensor([1.0], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
+    bce = math.log1p(math.exp(-1.0)) + 0.5  # max(x, 0) - x t + log(1 + e^-|x|)
+    alpha_t = 0.25 * 0.5 + 0.75 * 0.5
+    assert fn(x, t).item() == pytest.approx(alpha_t * (1 - math.exp(-bce)) ** 2 * bce,
+                                            rel=1e-12)
+    failure = conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
+                                  {"inputs": x, "targets": t}, verbose=False)
+    # torchvision's p_t = p t + (1 - p)(1 - t) = 1/2 for t = 1/2, whatever p is.
+    assert failure is not None
+    assert failure.comparison.expected == pytest.approx(alpha_t * 0.25 * bce, rel=1e-12)
+
+
+def test_smp_soft_cross_entropy_is_not_a_drop_in_cross_entropy():
+    fn = _smp("cross_entropy")
+    logits = torch.zeros((2, 2), dtype=torch.float64)
+    targets = torch.tensor([0, -100])
+    assert fn(logits, targets, reduction="none").shape == (2, 1)
+    assert fn(logits, targets).item() == pytest.approx(math.log(2) / 2, rel=1e-12)
+    assert F.cross_entropy(logits, targets).item() == pytest.approx(math.log(2), rel=1e-12)
+    focal = _smp("softmax_focal_loss")
+    assert focal(logits, targets, gamma=0.0).item() == pytest.approx(math.log(2) / 2,
+                                                                    rel=1e-12)

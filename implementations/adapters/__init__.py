@@ -36,7 +36,13 @@ ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
         ("soft_dice_loss", "implementations.adapters.monai_losses:soft_dice_loss"),
         ("soft_jaccard_loss", "implementations.adapters.monai_losses:soft_jaccard_loss"),
     ),
+    "segmentation_models_pytorch": tuple(
+        (spec, f"implementations.adapters.smp_losses:{spec}") for spec in (
+            "soft_dice_loss", "soft_jaccard_loss", "tversky_loss", "lovasz_softmax",
+            "lovasz_hinge", "sigmoid_focal_loss", "softmax_focal_loss", "cross_entropy",
+            "binary_cross_entropy_with_logits")),
 }
 
 DISTRIBUTIONS = {"torchvision": "torchvision", "fvcore": "fvcore", "kornia": "kornia",
-                 "timm": "timm", "monai": "monai"}
+                 "timm": "timm", "monai": "monai",
+                 "segmentation_models_pytorch": "segmentation_models_pytorch"}

@@ -1,0 +1,159 @@
+"""segmentation_models_pytorch.losses under the canonical calls.
+
+smp's region losses (DiceLoss, JaccardLoss, TverskyLoss) are modules with a `mode`:
+- activation 'softmax' with a label map is mode 'multiclass'; 'sigmoid' with a float mask is
+  'multilabel'. smp one-hot encodes label maps in multiclass mode only and takes label maps only
+  there, so softmax with a float mask and sigmoid with a label map are not applicable.
+- smp scores (I + s) / (I + a FP + b FN + s) with a = b = 1/2 for Dice, so the Dice spec's s
+  is smp's 2 s; Jaccard and Tversky take s as it is. Its eps (1e-7, a clamp on the
+  denominator) stays at smp's default: it is part of what smp computes.
+- smp sums over the batch and space (the spec's per_image=False) and reduces by a mean over
+  classes only: per_image=True, form='squared' and classes='present' (smp has no such switch)
+  are not applicable; include_background=False is the class list without class 0.
+The functions smp's modules are built on are used where the module adds nothing the spec
+needs: focal_loss_with_logits (sigmoid focal) and softmax_focal_loss_with_logits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from conformance.guard import NotApplicable
+from implementations.sources import import_sources
+
+_SMP = import_sources("segmentation_models_pytorch.losses",
+                      ("dice", "jaccard", "tversky", "lovasz", "soft_ce", "soft_bce",
+                       "_functional"))
+
+
+def _mode(input: torch.Tensor, target: torch.Tensor, activation: str) -> str:
+    label_map = not target.is_floating_point()
+    if activation == "softmax" and label_map:
+        return "multiclass"
+    if activation == "sigmoid" and not label_map:
+        return "multilabel"
+    raise NotApplicable("smp takes softmax with label maps and sigmoid with float masks only")
+
+
+def _class_list(num_classes: int, classes: object, include_background: bool) -> list[int] | None:
+    if isinstance(classes, str) and classes == "present":
+        raise NotApplicable("smp has no classes='present' (it zeroes classes absent from the"
+                            " target and still divides by the number of classes)")
+    chosen = list(range(num_classes)) if isinstance(classes, str) else list(classes)
+    if not include_background:
+        chosen = [c for c in chosen if c != 0]
+    if not chosen:
+        raise NotApplicable("smp cannot select no class at all")
+    return None if chosen == list(range(num_classes)) else chosen
+
+
+def _region(module: str, cls: str, input: torch.Tensor, target: torch.Tensor, activation: str,
+            smooth: float, include_background: bool, classes: object, per_image: bool,
+            ignore_index: int | None, reduction: str, **extra: float) -> torch.Tensor:
+    if per_image:
+        raise NotApplicable("smp sums the batch together (no per-image scores)")
+    if reduction != "mean":
+        raise NotApplicable(f"smp's region losses reduce by 'mean' only, not {reduction!r}")
+    loss = getattr(_SMP[module], cls)(
+        mode=_mode(input, target, activation),
+        classes=_class_list(input.shape[1], classes, include_background),
+        smooth=smooth, ignore_index=ignore_index, **extra)
+    return loss(input, target)
+
+
+def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
+                   form: str = "standard", smooth: float = 0.0,
+                   include_background: bool = True, classes: object = "all",
+                   per_image: bool = False, ignore_index: int | None = None,
+                   reduction: str = "mean") -> torch.Tensor:
+    if form != "standard":
+        raise NotApplicable("smp's DiceLoss has no squared form")
+    return _region("dice", "DiceLoss", input, target, activation, smooth / 2,
+                   include_background, classes, per_image, ignore_index, reduction)
+
+
+def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
+                      smooth: float = 0.0, include_background: bool = True,
+                      classes: object = "all", per_image: bool = False,
+                      ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
+    return _region("jaccard", "JaccardLoss", input, target, activation, smooth,
+                   include_background, classes, per_image, ignore_index, reduction)
+
+
+def tversky_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
+                 alpha: float = 0.5, beta: float = 0.5, smooth: float = 0.0,
+                 include_background: bool = True, classes: object = "all",
+                 per_image: bool = False, ignore_index: int | None = None,
+                 reduction: str = "mean") -> torch.Tensor:
+    return _region("tversky", "TverskyLoss", input, target, activation, smooth,
+                   include_background, classes, per_image, ignore_index, reduction,
+                   alpha=alpha, beta=beta)
+
+
+for _fn in (soft_dice_loss, soft_jaccard_loss, tversky_loss):
+    _fn.conformance_reductions = ("mean",)  # type: ignore[attr-defined]
+
+
+def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = "present",
+                   per_image: bool = False, ignore_index: int | None = None) -> torch.Tensor:
+    if not (isinstance(classes, str) and classes == "present"):
+        raise NotApplicable("smp's LovaszLoss averages the present classes only")
+    # smp reads a 3-D input as sigmoid output (B, H, W): give (N, C) and (N, C, L) inputs the
+    # (N, C, H, W) layout it documents, with trailing spatial axes of size 1.
+    while input.dim() < 4:
+        input, target = input.unsqueeze(-1), target.unsqueeze(-1)
+    return _SMP["lovasz"].LovaszLoss(mode="multiclass", per_image=per_image,
+                                     ignore_index=ignore_index)(input, target)
+
+
+def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = True,
+                 ignore_index: int | None = None) -> torch.Tensor:
+    return _SMP["lovasz"].LovaszLoss(mode="binary", per_image=per_image,
+                                     ignore_index=ignore_index)(input, target)
+
+
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
+                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
+    # torchvision disables alpha with a negative value, smp with None.
+    return _SMP["_functional"].focal_loss_with_logits(
+        inputs, targets, gamma=gamma, alpha=None if alpha < 0 else alpha, reduction=reduction)
+
+
+def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
+                       alpha: torch.Tensor | None = None, gamma: float = 2.0,
+                       ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
+    if alpha is not None:
+        raise NotApplicable("smp's softmax focal loss has no per-class alpha")
+    if ignore_index != -100:
+        raise NotApplicable("smp's softmax focal loss ignores index -100 only (nll_loss's)")
+    if input.dim() == 1:
+        # smp takes the classes on axis 1: one unbatched sample becomes a batch of one.
+        out = _SMP["_functional"].softmax_focal_loss_with_logits(
+            input.unsqueeze(0), target.unsqueeze(0), gamma=gamma, reduction=reduction)
+        return out.squeeze(0) if reduction == "none" else out
+    return _SMP["_functional"].softmax_focal_loss_with_logits(
+        input, target, gamma=gamma, reduction=reduction)
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    if weight is not None:
+        raise NotApplicable("smp's SoftCrossEntropyLoss has no class weights")
+    if target.is_floating_point():
+        raise NotApplicable("smp's SoftCrossEntropyLoss takes class indices only")
+    # smooth_factor=None would divide None by C: smp's 'no smoothing' is 0.0. The class axis
+    # is smp's `dim`: 1, or 0 for one unbatched sample.
+    return _SMP["soft_ce"].SoftCrossEntropyLoss(
+        reduction=reduction, smooth_factor=label_smoothing, ignore_index=ignore_index,
+        dim=0 if input.dim() == 1 else 1)(input, target)
+
+
+def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
+                                     weight: torch.Tensor | None = None,
+                                     reduction: str = "mean",
+                                     pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    # ignore_index=None: the spec has none, and smp's -100 never occurs in a target in [0, 1].
+    return _SMP["soft_bce"].SoftBCEWithLogitsLoss(
+        weight=weight, ignore_index=None, reduction=reduction, pos_weight=pos_weight)(
+        input, target)
