@@ -81,6 +81,21 @@ def test_a_wrong_shape_is_named():
     assert "output shape ()" in failure.message
 
 
+def keeps_a_unit_axis_for_none(input, target, weight=None, reduction="mean"):
+    out = F.binary_cross_entropy(input, target, weight=weight, reduction=reduction)
+    return out.unsqueeze(-1) if reduction == "none" else out
+
+
+def test_a_wrong_shape_fails_every_property_that_sees_it_not_the_check():
+    # A bound built from the target's own output (nonnegative: 0 <= loss) has the wrong shape
+    # too; the reference's shape still names the problem.
+    report = conformance.check(keeps_a_unit_axis_for_none, BCE, dtypes=("float64",),
+                               properties=["nonnegative", "reduction_consistency"])
+    assert [r.status for r in report.results] == [FAILED, FAILED]
+    assert all("shape (" in f.message and "none" in f.message
+               for f in report.failures)
+
+
 def test_a_hanging_target_times_out_and_the_rest_is_skipped():
     start = time.perf_counter()
     report = conformance.check(hangs, BCE, dtypes=("float32", "float64"), timeout=0.3)
