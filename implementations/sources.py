@@ -15,7 +15,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -23,8 +23,15 @@ class LibraryMissing(ImportError):
     """The library is not installed: its adapter's targets are skipped, not failed."""
 
 
-def import_sources(package: str, modules: Sequence[str]) -> dict[str, types.ModuleType]:
-    """`package.m` for each m in `modules`, by a normal import where it works."""
+def import_sources(package: str, modules: Sequence[str],
+                   helpers: Mapping[str, Sequence[str]] | None = None,
+                   ) -> dict[str, types.ModuleType]:
+    """`package.m` for each m in `modules`, by a normal import where it works.
+
+    helpers: other packages of the library that the loss modules import from, each with the
+    submodules whose public names its `__init__` re-exports (`from .support import *`); where
+    the normal import fails, they get stand-ins carrying those names only.
+    """
     top = package.split(".")[0]
     if importlib.util.find_spec(top) is None:
         raise LibraryMissing(f"{top} is not installed")
@@ -38,15 +45,26 @@ def import_sources(package: str, modules: Sequence[str]) -> dict[str, types.Modu
     root = Path(next(iter(found.submodule_search_locations)))
     parts = package.split(".")
     for depth in range(1, len(parts) + 1):
-        name = ".".join(parts[:depth])
-        location = str(root.joinpath(*parts[1:depth]))
-        stub = types.ModuleType(name)
-        stub.__path__ = [location]
-        # A spec, so that importlib.util.find_spec(name) keeps working on the stand-in.
-        stub.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
-        stub.__spec__.submodule_search_locations = [location]
-        sys.modules[name] = stub
+        _stand_in(".".join(parts[:depth]), root.joinpath(*parts[1:depth]))
+    for name, reexported in (helpers or {}).items():
+        stub = _stand_in(name, root.joinpath(*name.split(".")[1:]))
+        for sub in reexported:
+            module = importlib.import_module(f"{name}.{sub}")
+            public = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
+            for attr in public:
+                setattr(stub, attr, getattr(module, attr))
     return {m: importlib.import_module(f"{package}.{m}") for m in modules}
+
+
+def _stand_in(name: str, location: Path) -> types.ModuleType:
+    """An empty package `name` at `location` whose `__init__` never runs."""
+    stub = types.ModuleType(name)
+    stub.__path__ = [str(location)]
+    # A spec, so that importlib.util.find_spec(name) keeps working on the stand-in.
+    stub.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    stub.__spec__.submodule_search_locations = [str(location)]
+    sys.modules[name] = stub
+    return stub
 
 
 def version(distribution: str) -> str:

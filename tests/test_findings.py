@@ -258,3 +258,52 @@ def test_smp_soft_cross_entropy_is_not_a_drop_in_cross_entropy():
     focal = _smp("softmax_focal_loss")
     assert focal(logits, targets, gamma=0.0).item() == pytest.approx(math.log(2) / 2,
                                                                     rel=1e-12)
+
+
+# pytorch_toolbelt 0.8
+
+
+def _toolbelt(name: str):
+    return _adapter(f"implementations.adapters.toolbelt_losses:{name}")
+
+
+def test_toolbelt_class_lists_are_uninitialized_arrays():
+    _toolbelt("soft_dice_loss")  # skips without pytorch_toolbelt
+    from implementations.adapters.toolbelt_losses import _TB
+
+    # np.ndarray([1, 2]) is an empty array of shape (1, 2), not the array [1, 2].
+    classes = _TB["dice"].DiceLoss(mode="multiclass", classes=[1, 2]).classes
+    assert classes.shape == (1, 2)
+
+
+def test_toolbelt_lovasz_softmax_reads_logits_as_probabilities():
+    fn = _toolbelt("lovasz_softmax")
+    x, labels = torch.zeros((1, 2)), torch.tensor([0])
+    # Softmax gives p = (1/2, 1/2): class 0's one error is 1/2. Read as probabilities, the
+    # zeros give an error of 1.
+    assert fn(x, labels).item() == 1.0
+    failure = conformance.recheck(fn, "lovasz_softmax", "matches_reference",
+                                  {"input": x, "target": labels}, verbose=False)
+    assert failure is not None and failure.comparison.expected == pytest.approx(0.5)
+
+
+def test_toolbelt_softmax_focal_is_a_sum_of_sigmoid_bce_terms():
+    fn = _toolbelt("softmax_focal_loss")
+    x, y = torch.zeros((1, 3), dtype=torch.float64), torch.tensor([0])
+    # gamma = 0: each of the 3 logits contributes BCE(0, onehot) = ln 2; cross-entropy is ln 3.
+    # (Its one-hot target is .float(), so float64 logits get float32 precision.)
+    assert fn(x, y, gamma=0.0).item() == pytest.approx(3 * math.log(2), rel=1e-7)
+    failure = conformance.recheck(fn, "softmax_focal_loss", "matches_reference",
+                                  {"input": x, "target": y}, {"gamma": 0.0}, verbose=False)
+    assert failure is not None
+    assert failure.comparison.expected == pytest.approx(math.log(3), rel=1e-12)
+
+
+def test_toolbelt_focal_losses_compute_float64_in_float32():
+    x = torch.tensor([0.0], dtype=torch.float64)
+    t = torch.tensor([0.5], dtype=torch.float64)
+    focal = _toolbelt("sigmoid_focal_loss")(x, t, alpha=-1.0, gamma=0.0)
+    quality = _toolbelt("quality_focal_loss")(x, t, beta=0.0)
+    for out in (focal, quality):
+        assert out.dtype == torch.float32
+        assert out.item() == float(torch.tensor(math.log(2), dtype=torch.float32))

@@ -41,8 +41,14 @@ ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
             "soft_dice_loss", "soft_jaccard_loss", "tversky_loss", "lovasz_softmax",
             "lovasz_hinge", "sigmoid_focal_loss", "softmax_focal_loss", "cross_entropy",
             "binary_cross_entropy_with_logits")),
+    "pytorch_toolbelt": tuple(
+        (spec, f"implementations.adapters.toolbelt_losses:{spec}") for spec in (
+            "soft_dice_loss", "soft_jaccard_loss", "lovasz_softmax", "lovasz_hinge",
+            "sigmoid_focal_loss", "softmax_focal_loss", "quality_focal_loss", "cross_entropy",
+            "binary_cross_entropy_with_logits", "balanced_binary_cross_entropy_with_logits")),
 }
 
 DISTRIBUTIONS = {"torchvision": "torchvision", "fvcore": "fvcore", "kornia": "kornia",
                  "timm": "timm", "monai": "monai",
-                 "segmentation_models_pytorch": "segmentation_models_pytorch"}
+                 "segmentation_models_pytorch": "segmentation_models_pytorch",
+                 "pytorch_toolbelt": "pytorch_toolbelt"}

@@ -1,15 +1,9 @@
 """segmentation_models_pytorch.losses under the canonical calls.
 
-smp's region losses (DiceLoss, JaccardLoss, TverskyLoss) are modules with a `mode`:
-- activation 'softmax' with a label map is mode 'multiclass'; 'sigmoid' with a float mask is
-  'multilabel'. smp one-hot encodes label maps in multiclass mode only and takes label maps only
-  there, so softmax with a float mask and sigmoid with a label map are not applicable.
+smp's region losses (DiceLoss, JaccardLoss, TverskyLoss) are mapped as pytorch_toolbelt's
+(implementations.adapters.mode_losses: modes, class lists, what is not applicable), and:
 - smp scores (I + s) / (I + a FP + b FN + s) with a = b = 1/2 for Dice, so the Dice spec's s
-  is smp's 2 s; Jaccard and Tversky take s as it is. Its eps (1e-7, a clamp on the
-  denominator) stays at smp's default: it is part of what smp computes.
-- smp sums over the batch and space (the spec's per_image=False) and reduces by a mean over
-  classes only: per_image=True, form='squared' and classes='present' (smp has no such switch)
-  are not applicable; include_background=False is the class list without class 0.
+  is smp's 2 s; Jaccard and Tversky take s as it is. form='squared' is not applicable.
 The functions smp's modules are built on are used where the module adds nothing the spec
 needs: focal_loss_with_logits (sigmoid focal) and softmax_focal_loss_with_logits.
 """
@@ -19,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
+from implementations.adapters.mode_losses import image_layout, region
 from implementations.sources import import_sources
 
 _SMP = import_sources("segmentation_models_pytorch.losses",
@@ -26,39 +21,8 @@ _SMP = import_sources("segmentation_models_pytorch.losses",
                        "_functional"))
 
 
-def _mode(input: torch.Tensor, target: torch.Tensor, activation: str) -> str:
-    label_map = not target.is_floating_point()
-    if activation == "softmax" and label_map:
-        return "multiclass"
-    if activation == "sigmoid" and not label_map:
-        return "multilabel"
-    raise NotApplicable("smp takes softmax with label maps and sigmoid with float masks only")
-
-
-def _class_list(num_classes: int, classes: object, include_background: bool) -> list[int] | None:
-    if isinstance(classes, str) and classes == "present":
-        raise NotApplicable("smp has no classes='present' (it zeroes classes absent from the"
-                            " target and still divides by the number of classes)")
-    chosen = list(range(num_classes)) if isinstance(classes, str) else list(classes)
-    if not include_background:
-        chosen = [c for c in chosen if c != 0]
-    if not chosen:
-        raise NotApplicable("smp cannot select no class at all")
-    return None if chosen == list(range(num_classes)) else chosen
-
-
-def _region(module: str, cls: str, input: torch.Tensor, target: torch.Tensor, activation: str,
-            smooth: float, include_background: bool, classes: object, per_image: bool,
-            ignore_index: int | None, reduction: str, **extra: float) -> torch.Tensor:
-    if per_image:
-        raise NotApplicable("smp sums the batch together (no per-image scores)")
-    if reduction != "mean":
-        raise NotApplicable(f"smp's region losses reduce by 'mean' only, not {reduction!r}")
-    loss = getattr(_SMP[module], cls)(
-        mode=_mode(input, target, activation),
-        classes=_class_list(input.shape[1], classes, include_background),
-        smooth=smooth, ignore_index=ignore_index, **extra)
-    return loss(input, target)
+def _region(module: str, cls: str, *args: object, **kwargs: object) -> torch.Tensor:
+    return region(getattr(_SMP[module], cls), "smp", *args, **kwargs)
 
 
 def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
@@ -98,10 +62,7 @@ def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = 
                    per_image: bool = False, ignore_index: int | None = None) -> torch.Tensor:
     if not (isinstance(classes, str) and classes == "present"):
         raise NotApplicable("smp's LovaszLoss averages the present classes only")
-    # smp reads a 3-D input as sigmoid output (B, H, W): give (N, C) and (N, C, L) inputs the
-    # (N, C, H, W) layout it documents, with trailing spatial axes of size 1.
-    while input.dim() < 4:
-        input, target = input.unsqueeze(-1), target.unsqueeze(-1)
+    input, target = image_layout(input, target)
     return _SMP["lovasz"].LovaszLoss(mode="multiclass", per_image=per_image,
                                      ignore_index=ignore_index)(input, target)
 

@@ -1,0 +1,70 @@
+"""The mapping shared by the `mode`-based losses of segmentation_models_pytorch and
+pytorch_toolbelt (smp's losses began as a copy of toolbelt's and keep its calls).
+
+Their region losses are modules built with a mode, classes, smooth and ignore_index:
+- activation 'softmax' with a label map is mode 'multiclass'; 'sigmoid' with a float mask is
+  'multilabel'. They one-hot encode label maps in multiclass mode only and take label maps only
+  there, so softmax with a float mask and sigmoid with a label map are not applicable.
+- They sum over the batch and space (the spec's per_image=False) and reduce by a mean over
+  classes only: per_image=True, other reductions and classes='present' (no such switch: they
+  zero classes absent from the target and still divide by the number of classes) are not
+  applicable; include_background=False is the class list without class 0.
+- Their eps (1e-7, a clamp on the denominator) stays at the library's default: it is part of
+  what the library computes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from conformance.guard import NotApplicable
+
+
+def mode(target: torch.Tensor, activation: str, library: str) -> str:
+    label_map = not target.is_floating_point()
+    if activation == "softmax" and label_map:
+        return "multiclass"
+    if activation == "sigmoid" and not label_map:
+        return "multilabel"
+    raise NotApplicable(f"{library} takes softmax with label maps and sigmoid with float masks"
+                        " only")
+
+
+def class_list(num_classes: int, classes: object, include_background: bool,
+               library: str) -> list[int] | None:
+    if isinstance(classes, str) and classes == "present":
+        raise NotApplicable(f"{library} has no classes='present' (it zeroes classes absent from"
+                            " the target and still divides by the number of classes)")
+    chosen = list(range(num_classes)) if isinstance(classes, str) else list(classes)
+    if not include_background:
+        chosen = [c for c in chosen if c != 0]
+    if not chosen:
+        raise NotApplicable(f"{library} cannot select no class at all")
+    return None if chosen == list(range(num_classes)) else chosen
+
+
+def region(loss_class: Any, library: str, input: torch.Tensor, target: torch.Tensor,
+           activation: str, smooth: float, include_background: bool, classes: object,
+           per_image: bool, ignore_index: int | None, reduction: str,
+           **extra: Any) -> torch.Tensor:
+    """loss_class(mode=..., classes=..., smooth=..., ignore_index=..., **extra)(input, target)."""
+    if per_image:
+        raise NotApplicable(f"{library} sums the batch together (no per-image scores)")
+    if reduction != "mean":
+        raise NotApplicable(f"{library}'s region losses reduce by 'mean' only, not {reduction!r}")
+    if ignore_index is not None:
+        extra["ignore_index"] = ignore_index  # toolbelt's JaccardLoss has no such argument
+    loss = loss_class(mode=mode(target, activation, library),
+                      classes=class_list(input.shape[1], classes, include_background, library),
+                      smooth=smooth, **extra)
+    return loss(input, target)
+
+
+def image_layout(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C) and (N, C, L) inputs in the (N, C, H, W) layout their Lovasz-softmax documents,
+    with trailing spatial axes of size 1: it reads any 3-D input as sigmoid output (B, H, W)."""
+    while input.dim() < 4:
+        input, target = input.unsqueeze(-1), target.unsqueeze(-1)
+    return input, target

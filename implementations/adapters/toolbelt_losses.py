@@ -1,0 +1,128 @@
+"""pytorch_toolbelt.losses under the canonical calls.
+
+The package's `__init__` imports OpenCV; its loss modules need torch only, plus two helper
+modules of pytorch_toolbelt.utils, so they are imported through implementations.sources.
+
+- DiceLoss and JaccardLoss: mapped as smp's (implementations.adapters.mode_losses). toolbelt
+  scores Dice as (2I + s) / (P + G + s), so the spec's s is toolbelt's s.
+- LovaszLoss (its forward takes logits; classes 'present' only) and BinaryLovaszLoss.
+- focal_loss_with_logits is the sigmoid focal loss (alpha None where torchvision writes a
+  negative alpha); softmax_focal_loss_with_logits takes the spec's per-class alpha as its
+  class_weights.
+- QualityFocalLoss, SoftCrossEntropyLoss (index targets, smooth_factor = label_smoothing) and
+  SoftBCEWithLogitsLoss (no ignore_index: the spec has none) as they are.
+- balanced_binary_cross_entropy_with_logits with gamma = 1 (HED's weights). toolbelt counts
+  negatives over the whole tensor, the spec per sample: the two are the same computation for
+  one sample, and several samples are not applicable.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from conformance.guard import NotApplicable
+from implementations.adapters.mode_losses import image_layout, region
+from implementations.sources import import_sources
+
+with warnings.catch_warnings():
+    # Its decorators use the deprecated torch.cuda.amp.autocast: noise at import, not a result.
+    warnings.simplefilter("ignore", FutureWarning)
+    _TB = import_sources(
+        "pytorch_toolbelt.losses",
+        ("dice", "jaccard", "lovasz", "functional", "quality_focal_loss", "soft_ce", "soft_bce",
+         "balanced_bce"),
+        helpers={"pytorch_toolbelt.utils": ("support", "torch_utils")})
+
+
+def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
+                   form: str = "standard", smooth: float = 0.0,
+                   include_background: bool = True, classes: object = "all",
+                   per_image: bool = False, ignore_index: int | None = None,
+                   reduction: str = "mean") -> torch.Tensor:
+    if form != "standard":
+        raise NotApplicable("toolbelt's DiceLoss has no squared form")
+    return region(_TB["dice"].DiceLoss, "toolbelt", input, target, activation, smooth,
+                  include_background, classes, per_image, ignore_index, reduction)
+
+
+def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
+                      smooth: float = 0.0, include_background: bool = True,
+                      classes: object = "all", per_image: bool = False,
+                      ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
+    if ignore_index is not None:
+        raise NotApplicable("toolbelt's JaccardLoss has no ignore_index")
+    return region(_TB["jaccard"].JaccardLoss, "toolbelt", input, target, activation, smooth,
+                  include_background, classes, per_image, ignore_index, reduction)
+
+
+for _fn in (soft_dice_loss, soft_jaccard_loss):
+    _fn.conformance_reductions = ("mean",)  # type: ignore[attr-defined]
+
+
+def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = "present",
+                   per_image: bool = False, ignore_index: int | None = None) -> torch.Tensor:
+    if not (isinstance(classes, str) and classes == "present"):
+        raise NotApplicable("toolbelt's LovaszLoss averages the present classes only")
+    input, target = image_layout(input, target)
+    # forward(logits, target), as toolbelt names it: what it does with them is reported as is.
+    return _TB["lovasz"].LovaszLoss(per_image=per_image, ignore=ignore_index)(input, target)
+
+
+def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = True,
+                 ignore_index: int | None = None) -> torch.Tensor:
+    return _TB["lovasz"].BinaryLovaszLoss(per_image=per_image, ignore_index=ignore_index)(
+        input, target)
+
+
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
+                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
+    return _TB["functional"].focal_loss_with_logits(
+        inputs, targets, gamma=gamma, alpha=None if alpha < 0 else alpha, reduction=reduction)
+
+
+def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
+                       alpha: torch.Tensor | None = None, gamma: float = 2.0,
+                       ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
+    if input.dim() == 1:
+        raise NotApplicable("toolbelt's softmax focal loss takes batched (N, C, ...) logits")
+    return _TB["functional"].softmax_focal_loss_with_logits(
+        input, target, class_weights=alpha, gamma=gamma, reduction=reduction,
+        ignore_index=ignore_index)
+
+
+def quality_focal_loss(input: torch.Tensor, target: torch.Tensor, beta: float = 2.0,
+                       reduction: str = "mean") -> torch.Tensor:
+    return _TB["quality_focal_loss"].QualityFocalLoss(beta=beta, reduction=reduction)(
+        input, target)
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    if weight is not None:
+        raise NotApplicable("toolbelt's SoftCrossEntropyLoss has no class weights")
+    if target.is_floating_point():
+        raise NotApplicable("toolbelt's SoftCrossEntropyLoss takes class indices only")
+    return _TB["soft_ce"].SoftCrossEntropyLoss(
+        reduction=reduction, smooth_factor=label_smoothing, ignore_index=ignore_index,
+        dim=0 if input.dim() == 1 else 1)(input, target)
+
+
+def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
+                                     weight: torch.Tensor | None = None,
+                                     reduction: str = "mean",
+                                     pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    return _TB["soft_bce"].SoftBCEWithLogitsLoss(
+        weight=weight, ignore_index=None, reduction=reduction, pos_weight=pos_weight)(
+        input, target)
+
+
+def balanced_binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
+                                              reduction: str = "mean") -> torch.Tensor:
+    if input.shape[0] != 1:
+        raise NotApplicable("toolbelt balances over the whole batch, the spec per sample:"
+                            " they coincide for one sample")
+    return _TB["balanced_bce"].balanced_binary_cross_entropy_with_logits(
+        input, target, gamma=1.0, reduction=reduction)
