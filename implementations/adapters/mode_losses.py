@@ -1,5 +1,5 @@
-"""The mapping shared by the `mode`-based losses of segmentation_models_pytorch and
-pytorch_toolbelt (smp's losses began as a copy of toolbelt's and keep its calls).
+"""The mapping shared by segmentation_models_pytorch and pytorch_toolbelt (smp's losses began
+as a copy of toolbelt's and keep its calls).
 
 Their region losses are modules built with a mode, classes, smooth and ignore_index:
 - activation 'softmax' with a label map is mode 'multiclass'; 'sigmoid' with a float mask is
@@ -68,3 +68,26 @@ def image_layout(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tenso
     while input.dim() < 4:
         input, target = input.unsqueeze(-1), target.unsqueeze(-1)
     return input, target
+
+
+def soft_cross_entropy(loss_class: Any, library: str, input: torch.Tensor, target: torch.Tensor,
+                       weight: torch.Tensor | None, ignore_index: int, reduction: str,
+                       label_smoothing: float) -> torch.Tensor:
+    """SoftCrossEntropyLoss under cross_entropy's call: class indices, no class weights."""
+    if weight is not None:
+        raise NotApplicable(f"{library}'s SoftCrossEntropyLoss has no class weights")
+    if target.is_floating_point():
+        raise NotApplicable(f"{library}'s SoftCrossEntropyLoss takes class indices only")
+    # smooth_factor=None would divide None by C (smp): 'no smoothing' is 0.0. The class axis
+    # is its `dim`: 1, or 0 for one unbatched sample.
+    return loss_class(reduction=reduction, smooth_factor=label_smoothing,
+                      ignore_index=ignore_index, dim=0 if input.dim() == 1 else 1)(input, target)
+
+
+def soft_bce(loss_class: Any, input: torch.Tensor, target: torch.Tensor,
+             weight: torch.Tensor | None, reduction: str,
+             pos_weight: torch.Tensor | None) -> torch.Tensor:
+    """SoftBCEWithLogitsLoss under binary_cross_entropy_with_logits' call."""
+    # ignore_index=None: the spec has none, and the default -100 never occurs in [0, 1].
+    return loss_class(weight=weight, ignore_index=None, reduction=reduction,
+                      pos_weight=pos_weight)(input, target)

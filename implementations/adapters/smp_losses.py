@@ -13,7 +13,12 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters.mode_losses import image_layout, region
+from implementations.adapters.mode_losses import (
+    image_layout,
+    region,
+    soft_bce,
+    soft_cross_entropy,
+)
 from implementations.sources import import_sources
 
 _SMP = import_sources("segmentation_models_pytorch.losses",
@@ -99,22 +104,13 @@ def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> torch.Tensor:
-    if weight is not None:
-        raise NotApplicable("smp's SoftCrossEntropyLoss has no class weights")
-    if target.is_floating_point():
-        raise NotApplicable("smp's SoftCrossEntropyLoss takes class indices only")
-    # smooth_factor=None would divide None by C: smp's 'no smoothing' is 0.0. The class axis
-    # is smp's `dim`: 1, or 0 for one unbatched sample.
-    return _SMP["soft_ce"].SoftCrossEntropyLoss(
-        reduction=reduction, smooth_factor=label_smoothing, ignore_index=ignore_index,
-        dim=0 if input.dim() == 1 else 1)(input, target)
+    return soft_cross_entropy(_SMP["soft_ce"].SoftCrossEntropyLoss, "smp", input, target,
+                              weight, ignore_index, reduction, label_smoothing)
 
 
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                      weight: torch.Tensor | None = None,
                                      reduction: str = "mean",
                                      pos_weight: torch.Tensor | None = None) -> torch.Tensor:
-    # ignore_index=None: the spec has none, and smp's -100 never occurs in a target in [0, 1].
-    return _SMP["soft_bce"].SoftBCEWithLogitsLoss(
-        weight=weight, ignore_index=None, reduction=reduction, pos_weight=pos_weight)(
-        input, target)
+    return soft_bce(_SMP["soft_bce"].SoftBCEWithLogitsLoss, input, target, weight, reduction,
+                    pos_weight)

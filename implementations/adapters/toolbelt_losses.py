@@ -23,7 +23,12 @@ import warnings
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters.mode_losses import image_layout, region
+from implementations.adapters.mode_losses import (
+    image_layout,
+    region,
+    soft_bce,
+    soft_cross_entropy,
+)
 from implementations.sources import import_sources
 
 with warnings.catch_warnings():
@@ -101,22 +106,16 @@ def quality_focal_loss(input: torch.Tensor, target: torch.Tensor, beta: float = 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> torch.Tensor:
-    if weight is not None:
-        raise NotApplicable("toolbelt's SoftCrossEntropyLoss has no class weights")
-    if target.is_floating_point():
-        raise NotApplicable("toolbelt's SoftCrossEntropyLoss takes class indices only")
-    return _TB["soft_ce"].SoftCrossEntropyLoss(
-        reduction=reduction, smooth_factor=label_smoothing, ignore_index=ignore_index,
-        dim=0 if input.dim() == 1 else 1)(input, target)
+    return soft_cross_entropy(_TB["soft_ce"].SoftCrossEntropyLoss, "toolbelt", input, target,
+                              weight, ignore_index, reduction, label_smoothing)
 
 
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                      weight: torch.Tensor | None = None,
                                      reduction: str = "mean",
                                      pos_weight: torch.Tensor | None = None) -> torch.Tensor:
-    return _TB["soft_bce"].SoftBCEWithLogitsLoss(
-        weight=weight, ignore_index=None, reduction=reduction, pos_weight=pos_weight)(
-        input, target)
+    return soft_bce(_TB["soft_bce"].SoftBCEWithLogitsLoss, input, target, weight, reduction,
+                    pos_weight)
 
 
 def balanced_binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
