@@ -4,6 +4,7 @@ file; combinations a library lacks are not applicable; a missing library is skip
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 import torch.nn.functional as F
@@ -81,3 +82,27 @@ def test_timm_cross_entropy_covers_what_it_supports():
     assert by_name["matches_reference"].status in (PASSED, DEVIATION)
     assert by_name["matches_reference"].not_applicable > 0  # weights, ignore_index, K-dim
     assert by_name["reduction_consistency"].status == SKIPPED
+
+
+def test_loss_modules_load_where_the_package_init_cannot(tmp_path, monkeypatch):
+    # A library whose __init__ files fail (as pytorch_toolbelt's imports OpenCV) and whose loss
+    # module imports a name its helper package re-exports.
+    root = tmp_path / "brokenlib"
+    (root / "losses").mkdir(parents=True)
+    (root / "utils").mkdir()
+    (root / "__init__.py").write_text("raise ImportError('no cv2 here')\n")
+    (root / "utils" / "__init__.py").write_text("raise ImportError('no cv2 here')\n")
+    (root / "utils" / "support.py").write_text("__all__ = ['twice']\ndef twice(x):\n"
+                                               "    return 2 * x\n")
+    (root / "losses" / "__init__.py").write_text("raise ImportError('not this either')\n")
+    (root / "losses" / "double.py").write_text("from brokenlib.utils import twice\n"
+                                               "def loss(x):\n    return twice(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        modules = import_sources("brokenlib.losses", ("double",),
+                                 helpers={"brokenlib.utils": ("support",)})
+        assert modules["double"].loss(3) == 6
+        assert modules["double"].__file__ == str(root / "losses" / "double.py")
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == "brokenlib"]:
+            del sys.modules[name]
