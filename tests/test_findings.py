@@ -307,3 +307,36 @@ def test_toolbelt_focal_losses_compute_float64_in_float32():
     for out in (focal, quality):
         assert out.dtype == torch.float32
         assert out.item() == float(torch.tensor(math.log(2), dtype=torch.float32))
+
+
+# optax 0.2.8 on jax 0.10.2 (CPU), through the JAX bridge
+
+
+def test_optax_dice_is_nan_for_an_empty_class_at_smooth_zero():
+    fn = _adapter("implementations.adapters.optax_losses:soft_dice_loss")
+    x = torch.tensor([[1e4, -1e4]], dtype=torch.float64)
+    labels = torch.tensor([0])
+    got = fn(x, labels, reduction="none")
+    assert got[0].item() == 0.0 and got[1].isnan()
+    failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                                  {"input": x, "target": labels}, {"smooth": 0.0},
+                                  verbose=False)
+    assert failure is not None
+    assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                               {"input": x, "target": labels}, {"smooth": 1.0},
+                               verbose=False) is None
+
+
+def test_jax_flushes_subnormals_in_optax_kl_div():
+    fn = _adapter("implementations.adapters.optax_losses:kl_div")
+    log_q = torch.full((1, 2), -0.6931472)
+    log_p = torch.tensor([[-88.5, 0.0]])
+    got = fn(log_q, log_p, reduction="none", log_target=True)
+    # exp(-88.5) = 3.67e-39 is subnormal in float32: torch keeps it, JAX's CPU backend gives 0.
+    assert got[0, 0].item() == 0.0
+    expected = F.kl_div(log_q, log_p, reduction="none", log_target=True)
+    assert expected[0, 0].item() != 0.0
+    # In float64 nothing is subnormal and optax conforms.
+    assert conformance.recheck(fn, "kl_div", "matches_reference",
+                               {"input": log_q.double(), "target": log_p.double()},
+                               {"log_target": True}, verbose=False) is None

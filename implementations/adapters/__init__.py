@@ -46,9 +46,15 @@ ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
             "soft_dice_loss", "soft_jaccard_loss", "lovasz_softmax", "lovasz_hinge",
             "sigmoid_focal_loss", "softmax_focal_loss", "quality_focal_loss", "cross_entropy",
             "binary_cross_entropy_with_logits", "balanced_binary_cross_entropy_with_logits")),
+    # A port outside torch: JAX through a torch.autograd.Function bridge, values and gradients.
+    "optax": tuple(
+        (spec, f"implementations.adapters.optax_losses:{spec}") for spec in (
+            "sigmoid_focal_loss", "binary_cross_entropy_with_logits", "cross_entropy",
+            "huber_loss", "mse_loss", "kl_div", "soft_dice_loss", "soft_jaccard_loss",
+            "tversky_loss")),
 }
 
 DISTRIBUTIONS = {"torchvision": "torchvision", "fvcore": "fvcore", "kornia": "kornia",
                  "timm": "timm", "monai": "monai",
                  "segmentation_models_pytorch": "segmentation_models_pytorch",
-                 "pytorch_toolbelt": "pytorch_toolbelt"}
+                 "pytorch_toolbelt": "pytorch_toolbelt", "optax": "optax"}
