@@ -287,10 +287,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = export.environment(versions)
     _write_json(args.json_path, reports, {"environment": env, "summary": summary,
                                           "deviation_notes": outcome.lines()})
-    command = "python -m conformance " + shlex.join(args.argv)
+    command = "python -m conformance " + shlex.join(_without_other_outputs(args.argv))
     _write_text(args.markdown_path, lambda: export.markdown(reports, env, summary, command))
     _write_text(args.junit_path, lambda: export.junit(reports, elapsed))
     return EXIT_OK if reports and not bad else EXIT_NONCONFORMING
+
+
+def _without_other_outputs(argv: Sequence[str]) -> list[str]:
+    """The command line minus --json/--junit and their paths: what reproduces the Markdown."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--junit"):
+            skip = True
+        elif not arg.startswith(("--json=", "--junit=")):
+            kept.append(arg)
+    return kept
 
 
 def build_parser() -> argparse.ArgumentParser:

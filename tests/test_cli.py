@@ -236,6 +236,9 @@ def test_run_one_spec_prints_table_summary_and_reports(tmp_path):
     text = md.read_text()
     assert text.startswith("# Loss conformance matrix")
     assert f"| `torch.nn.functional.binary_cross_entropy` | {BCE} |" in text
+    # The command that reproduces the Markdown, without the other outputs' paths.
+    assert (f"Made by `python -m conformance run --spec {BCE} --max-examples 5 --dtype float64"
+            f" --dtype float32 --markdown {md}`.") in text
     root = ElementTree.parse(xml).getroot()
     assert root.tag == "testsuites"
     cases = root.findall("./testsuite/testcase")
