@@ -77,3 +77,14 @@ def test_a_malformed_file_is_named_with_its_problem(tmp_path, body, message):
 def test_the_projects_deviations_file_loads():
     entries = deviations.builtin()
     assert entries and all(e.reason for e in entries)
+
+
+def test_an_entry_may_list_specs_and_covers_those_only(tmp_path):
+    (entry,) = _file(tmp_path, ENTRY.replace(f'spec = "{BCE}"', f'spec = ["kl_div", "{BCE}"]'))
+    assert entry.specs == ("kl_div", BCE) and not entry.exact()
+    report = check(bce_clamped_probabilities, BCE, properties=["matches_reference"],
+                   dtypes=("float64",), target_path=TARGET)
+    assert entry.covers(TARGET, report.results[0])
+    other = check(bce_clamped_probabilities, "binary_cross_entropy_with_logits",
+                  properties=["matches_reference"], dtypes=("float64",), target_path=TARGET)
+    assert not entry.covers(TARGET, other.results[0])

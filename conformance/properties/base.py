@@ -78,9 +78,8 @@ class Context:
         """Compare and raise a PropertyFailure (with everything the report shows) on violation."""
         # A bound built from the target's own output (0 <= loss) has its shape, so the shape of
         # the allowed error, which is the reference's, is what exposes a wrong output shape.
-        if not _fits(np.shape(actual), np.shape(expected), np.shape(allowed)):
-            wanted = np.shape(expected) if np.shape(actual) != np.shape(expected) else np.shape(
-                allowed)
+        wanted = _wanted_shape(np.shape(actual), np.shape(expected), np.shape(allowed))
+        if wanted is not None:
             raise PropertyFailure(
                 f"{what}: output shape {tuple(np.shape(actual))} for reduction={reduction!r},"
                 f" expected {tuple(wanted)}",
@@ -109,13 +108,15 @@ class Context:
         return dtype_name(self.dtype)
 
 
-def _fits(actual: tuple[int, ...], expected: tuple[int, ...], allowed: tuple[int, ...]) -> bool:
+def _wanted_shape(actual: tuple[int, ...], expected: tuple[int, ...],
+                  allowed: tuple[int, ...]) -> tuple[int, ...] | None:
+    """None when `actual` is the output's shape, else the shape it should have."""
     if actual != expected:
-        return False
+        return expected
     try:
-        return np.broadcast_shapes(allowed, actual) == actual
+        return None if np.broadcast_shapes(allowed, actual) == actual else allowed
     except ValueError:
-        return False
+        return allowed
 
 
 class Property(ABC):
