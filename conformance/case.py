@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from conformance.layout import CONTIGUOUS, STRIDED, strided
+
 DTYPES: dict[str, torch.dtype] = {
     "float64": torch.float64,
     "float32": torch.float32,
@@ -32,8 +34,9 @@ def _is_float_array(value: Any) -> bool:
 
 def round_array(value: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     """The float64 values that `value` takes once stored in `dtype` (round to nearest even)."""
-    stored = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float64)).to(dtype)
-    return stored.double().numpy()
+    value = np.asarray(value, dtype=np.float64)
+    stored = torch.from_numpy(value.copy(order="C")).to(dtype)
+    return stored.double().numpy().reshape(value.shape)  # a 0-d array stays 0-d
 
 
 @dataclass(frozen=True)
@@ -81,18 +84,26 @@ class Case:
         return max((int(v.size) for v in self.inputs.values()), default=1)
 
     def to_torch(
-        self, dtype: torch.dtype, device: str = "cpu"
+        self, dtype: torch.dtype, device: str = "cpu", layout: str = CONTIGUOUS
     ) -> tuple[list[torch.Tensor], dict[str, Any]]:
-        """Fresh tensors for one call: a target that edits them cannot affect later calls."""
+        """Fresh tensors for one call: a target that edits them cannot affect later calls.
+
+        Contiguous whatever the arrays' strides (torch.tensor keeps a NumPy array's strides, so
+        a transposed array would reach the target as a transposed tensor); `layout="strided"`
+        hands non-contiguous copies (conformance.layout)."""
 
         def conv(value: Any) -> Any:
             if not isinstance(value, np.ndarray):
                 return value
+            if not value.flags.c_contiguous:  # (ascontiguousarray would make a 0-d array 1-d)
+                value = value.copy(order="C")
             if _is_float_array(value):
-                return torch.tensor(value, dtype=torch.float64, device=device).to(dtype)
-            if value.dtype == np.bool_:
-                return torch.tensor(value, dtype=torch.bool, device=device)
-            return torch.tensor(value, dtype=torch.int64, device=device)
+                tensor = torch.tensor(value, dtype=torch.float64, device=device).to(dtype)
+            elif value.dtype == np.bool_:
+                tensor = torch.tensor(value, dtype=torch.bool, device=device)
+            else:
+                tensor = torch.tensor(value, dtype=torch.int64, device=device)
+            return strided(tensor) if layout == STRIDED else tensor
 
         return [conv(v) for v in self.inputs.values()], {k: conv(v) for k, v in self.params.items()}
 

@@ -1,6 +1,8 @@
 """`python -m conformance`: list specs, check one target, run every built-in implementation.
 
-Exit codes: 0 conforms, 1 does not conform, 2 usage error (bad spec, bad import path, ...).
+Exit codes: 0 conforms, 1 does not conform, 2 usage error (bad spec, bad import path, ...),
+3 no evidence (`check` ran no example: every drawn case was outside the spec's domain or not
+applicable to the target; `run` exits 3 only when no report of the run has evidence).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any
 from conformance import deviations, export
 from conformance.case import DTYPES
 from conformance.profiles import PROFILES
-from conformance.report import Report
+from conformance.report import CONFORMS, NO_EVIDENCE, NONCONFORMING, Report
 from conformance.runner import DEFAULT_DTYPES, OptionError, check
 from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
 
-EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE, EXIT_NO_EVIDENCE = 0, 1, 2, 3
+_EXIT = {CONFORMS: EXIT_OK, NONCONFORMING: EXIT_NONCONFORMING, NO_EVIDENCE: EXIT_NO_EVIDENCE}
 
 
 class UsageError(Exception):
@@ -71,10 +74,10 @@ def load_target(path: str) -> Callable[..., Any]:
     return obj
 
 
-def _positive_int(text: str) -> int:
+def _count(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
@@ -89,8 +92,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help="Hypothesis profile (default: $CONFORMANCE_PROFILE or 'default')")
     parser.add_argument("--dtype", dest="dtypes", action="append", choices=list(DTYPES),
                         help=f"dtype to test; repeatable (default: {', '.join(DEFAULT_DTYPES)})")
-    parser.add_argument("--max-examples", type=_positive_int, default=None,
-                        help="examples per property (overrides the profile)")
+    parser.add_argument("--max-examples", type=_count, default=None,
+                        help="examples per property (overrides the profile; 0: the spec's"
+                             " named edge cases only)")
     parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed")
     parser.add_argument("--no-shrink", dest="shrink", action="store_false",
                         help="report the first failing input, not a minimal one (faster)")
@@ -181,7 +185,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for line in outcome.lines():
         print(line)
     _write_json(args.json_path, [report])
-    return EXIT_OK if report.ok else EXIT_NONCONFORMING
+    return _EXIT[report.verdict]
 
 
 def _run_table(reports: list[Report], dtypes: Sequence[str]) -> str:
@@ -271,17 +275,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(_run_table(reports, options["dtypes"]))
     checks = sum(len(r.results) for r in reports)
     examples = sum(res.examples for r in reports for res in r.results)
-    bad = [r for r in reports if not r.ok]
+    bad = [r for r in reports if r.verdict == NONCONFORMING]
+    unproven = [r for r in reports if r.verdict == NO_EVIDENCE]
     profile = reports[0].profile if reports else "-"
     seed = options["seed"] if options["seed"] is not None else (
         "derandomized" if profile == "ci" else "random")
     summary = (f"{len(reports)} implementation(s) of {len(specs)} spec(s): {checks} checks,"
-               f" {examples} examples, {len(bad)} nonconforming, {len(outcome.known)} known"
+               f" {examples} examples, {len(bad)} nonconforming,"
+               + (f" {len(unproven)} with no evidence," if unproven else "")
+               + f" {len(outcome.known)} known"
                f" deviations, {elapsed:.1f}s (profile {profile}, seed {seed})")
     print("\n" + summary)
     for line in outcome.lines():
         print(line)
-    for report in bad:
+    for report in (*bad, *unproven):
         print()
         print(report)
     env = export.environment(versions)
@@ -290,7 +297,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     command = "python -m conformance " + shlex.join(_without_other_outputs(args.argv))
     _write_text(args.markdown_path, lambda: export.markdown(reports, env, summary, command))
     _write_text(args.junit_path, lambda: export.junit(reports, elapsed))
-    return EXIT_OK if reports and not bad else EXIT_NONCONFORMING
+    if bad:
+        return EXIT_NONCONFORMING
+    return EXIT_OK if len(unproven) < len(reports) else EXIT_NO_EVIDENCE
 
 
 def _without_other_outputs(argv: Sequence[str]) -> list[str]:

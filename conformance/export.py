@@ -6,7 +6,16 @@ import platform
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
-from conformance.report import DEVIATION, ERROR, FAILED, PASSED, SKIPPED, Report
+from conformance.report import (
+    CONFORMS,
+    DEVIATION,
+    ERROR,
+    FAILED,
+    NO_EVIDENCE,
+    PASSED,
+    SKIPPED,
+    Report,
+)
 
 _MARK = {PASSED: "pass", FAILED: "**FAIL**", ERROR: "**error**", SKIPPED: "n/a",
          DEVIATION: "known"}
@@ -36,7 +45,8 @@ def markdown(reports: Sequence[Report], env: Mapping[str, str], summary: str,
         "|---|---|---|---|---|---|---|"]
     for r in reports:
         c = r.counts()
-        verdict = "conforms" if r.ok else "**does not conform**"
+        verdict = {CONFORMS: "conforms", NO_EVIDENCE: "*no evidence*"}.get(
+            r.verdict, "**does not conform**")
         lines.append(f"| `{r.target}` | {r.spec} | {c[PASSED]} | {c[FAILED] + c[ERROR]} |"
                      f" {c[DEVIATION]} | {c[SKIPPED]} | {verdict} |")
     details = [r for r in reports if any(x.status in (FAILED, ERROR, DEVIATION)

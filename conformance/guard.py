@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from conformance.case import Case
+from conformance.layout import CONTIGUOUS
 from conformance.timing import timed
 
 
@@ -71,6 +72,16 @@ class NotApplicable(Exception):
     a failure."""
 
 
+class OutsideDomain(Exception):
+    """The case (or a relation's transformed case) is outside the spec's domain in the tested
+    dtype: no value is owed there, so it is neither a pass nor a failure, and Hypothesis is told
+    to reject it (shrinking never walks onto it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class GuardedTarget:
     """Wraps the function under test so every call is checked the same way."""
 
@@ -87,6 +98,7 @@ class GuardedTarget:
         dtype: torch.dtype,
         device: str,
         grad_inputs: tuple[str, ...] = (),
+        layout: str = CONTIGUOUS,
         **overrides: Any,
     ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, Any]]:
         """Call the target on `case` in `dtype`; returns the output and the tensors it was given.
@@ -95,7 +107,7 @@ class GuardedTarget:
         """
         if self.hung_on is not None:
             raise TargetHung()
-        args, kwargs = case.to_torch(dtype, device)
+        args, kwargs = case.to_torch(dtype, device, layout)
         for name, tensor in zip(case.inputs, args, strict=True):
             if name in grad_inputs:
                 tensor.requires_grad_(True)

@@ -11,6 +11,7 @@ from conformance.tolerance import Comparison
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 DEVIATION = "deviation"  # a failure a deviations file accepts (conformance.deviations)
+CONFORMS, NONCONFORMING, NO_EVIDENCE = "CONFORMS", "DOES NOT CONFORM", "NO EVIDENCE"
 
 
 @dataclass
@@ -24,11 +25,18 @@ class Failure:
     reduction: str | None
     reproducer: str
     comparison: Comparison | None = None
+    shrunk: bool = True  # False: the first failing input found (--no-shrink), not a minimal one
+
+    @property
+    def input_label(self) -> str:
+        if self.case.label and self.case.label.startswith("the input"):
+            return self.case.label
+        if self.case.label:
+            return f"edge case {self.case.label!r}"
+        return "minimal (shrunk) input" if self.shrunk else "first failing input (not shrunk)"
 
     def __str__(self) -> str:
-        where = f"edge case {self.case.label!r}" if self.case.label else "minimal (shrunk) input"
-        if self.case.label and self.case.label.startswith("the input"):
-            where = self.case.label
+        where = self.input_label
         lines = [
             f"{self.spec} / {self.property} [{self.dtype}, {self.device}]",
             f"  {self.message}",
@@ -66,7 +74,9 @@ class PropertyResult:
     usage: float = 0.0  # worst error / allowed over all examples
     failure: Failure | None = None
     reason: str | None = None
-    beyond_range: int = 0  # drawn cases the dtype cannot hold (LossSpec.fits): not examples
+    beyond_range: int = 0  # drawn cases outside the domain in this dtype: not examples
+    outside: dict[str, int] = field(default_factory=dict)  # the same, counted by reason
+    drawn: int = 0  # cases offered to the property (edge cases, draws, shrinking)
     deviation: str | None = None  # the accepting entry's kind and reason
     not_applicable: int = 0  # examples the target's library does not support
 
@@ -94,11 +104,21 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def verdict(self) -> str:
+        """CONFORMS (nothing failed or errored but accepted deviations, and at least one check
+        ran on at least one example), DOES NOT CONFORM (something failed or errored), or
+        NO EVIDENCE (nothing failed, but no check ran on any example: every case was outside
+        the domain or not applicable to the target). No evidence is not a pass."""
+        if any(r.status in (FAILED, ERROR) for r in self.results):
+            return NONCONFORMING
+        if any(r.status in (PASSED, DEVIATION) for r in self.results):
+            return CONFORMS
+        return NO_EVIDENCE
+
+    @property
     def ok(self) -> bool:
-        """Conforms: nothing failed or errored (but for accepted deviations), and at least one
-        check actually ran."""
-        ran = [r for r in self.results if r.status != SKIPPED]
-        return bool(ran) and all(r.status in (PASSED, DEVIATION) for r in ran)
+        """The verdict is CONFORMS."""
+        return self.verdict == CONFORMS
 
     @property
     def failures(self) -> list[Failure]:
@@ -126,7 +146,7 @@ class Report:
             headroom = "-" if r.status != PASSED else (
                 "exact" if r.usage == 0 else f"{r.headroom:.3g}x"
             )
-            examples = str(r.examples) + (f" (+{r.beyond_range} beyond range)"
+            examples = str(r.examples) + (f" (+{r.beyond_range} outside the domain)"
                                           if r.beyond_range else "") + (
                 f" (+{r.not_applicable} n/a)" if r.not_applicable else "")
             rows.append((r.property, r.dtype, r.device, examples, headroom, r.verdict()))
@@ -138,7 +158,7 @@ class Report:
 
     def __str__(self) -> str:
         c = self.counts()
-        verdict = "CONFORMS" if self.ok else "DOES NOT CONFORM"
+        verdict = self.verdict
         lines = [
             f"{self.target} vs spec {self.spec!r}: {verdict}",
             f"  {c[PASSED]} passed, {c[FAILED]} failed, {c[ERROR]} errors, {c[SKIPPED]} skipped"
@@ -163,17 +183,20 @@ class Report:
             "spec": self.spec,
             "profile": self.profile,
             "ok": self.ok,
+            "verdict": self.verdict,
             "seconds": self.seconds,
             "results": [
                 {
                     "property": r.property, "dtype": r.dtype, "device": r.device,
                     "status": r.status, "examples": r.examples, "usage": r.usage,
                     "reason": r.reason, "beyond_range": r.beyond_range,
+                    "outside": r.outside, "drawn": r.drawn,
                     "deviation": r.deviation, "not_applicable": r.not_applicable,
                     "failure": None if r.failure is None else {
                         "message": r.failure.message,
                         "reduction": r.failure.reduction,
                         "reproducer": r.failure.reproducer,
+                        "input": r.failure.input_label,
                     },
                 }
                 for r in self.results

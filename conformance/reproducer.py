@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from conformance.case import Case, format_case
+from conformance.layout import CONTIGUOUS, STRIDED
 
 
 def import_path(fn: Callable[..., Any]) -> str | None:
@@ -42,21 +44,29 @@ def build(
     device: str,
     reduction: str | None,
     path: str | None = None,
+    layout: str = CONTIGUOUS,
 ) -> str:
-    """`path` ('module:attr', as the user named the target) wins over fn's own module."""
+    """Python that runs as printed and reproduces the failure.
+
+    `path` ('module:attr' or 'file.py:attr', as the user named the target) wins over fn's own
+    module; a file is imported by its absolute path. `layout` is the memory layout the property
+    handed the target (conformance.layout), rebuilt the same way."""
     path = path or import_path(fn)
     lines = ["import torch", "import conformance"]
-    if path:
-        module, qualname = path.split(":")
-        head, _, attr = qualname.rpartition(".")
-        if head:
-            lines.append(f"from {module} import {head.split('.')[0]}")
-            lines.append(f"fn = {qualname}")
-        else:
-            lines.append(f"from {module} import {attr} as fn")
+    if path and ":" in path:
+        lines += _import_lines(path)
     else:
         lines.append("fn = ...  # the function you checked: it cannot be imported by name")
     lines.append(format_case(case, dtype))
+    if layout == STRIDED:
+        tensors = ", ".join(case.inputs)
+        lines += [
+            "# The property hands the target non-contiguous copies of its tensors:",
+            f"{tensors}{',' if len(case.inputs) == 1 else ''} = "
+            f"{', '.join(f'conformance.layout.strided({k})' for k in case.inputs)}",
+            "params = {k: conformance.layout.strided(v) if isinstance(v, torch.Tensor) else v"
+            " for k, v in params.items()}",
+        ]
     call_args = ", ".join(case.inputs)
     if reduction is not None:
         lines.append(f"print(fn({call_args}, **params, reduction={reduction!r}))")
@@ -68,3 +78,23 @@ def build(
         f", device={device!r})"
     )
     return "\n".join(lines)
+
+
+def _import_lines(path: str) -> list[str]:
+    """Lines that bind `fn` to the target named by 'module:qualname' or 'file.py:qualname'."""
+    module, _, qualname = path.partition(":")
+    head, _, attr = qualname.rpartition(".")
+    if module.endswith(".py"):
+        location = str(Path(module).resolve())
+        return [
+            "import importlib.util, sys",
+            f"_spec = importlib.util.spec_from_file_location({Path(module).stem!r},"
+            f" {location!r})",
+            "_module = importlib.util.module_from_spec(_spec)",
+            "sys.modules[_spec.name] = _module",
+            "_spec.loader.exec_module(_module)",
+            f"fn = _module.{qualname}",
+        ]
+    if head:
+        return [f"from {module} import {head.split('.')[0]}", f"fn = {qualname}"]
+    return [f"from {module} import {attr} as fn"]

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 from hypothesis import given
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 
 from conformance import reproducer
 from conformance.case import DTYPES, Case, dtype_name
-from conformance.guard import GuardedTarget, NotApplicable, PropertyFailure, TargetHung
+from conformance.guard import (
+    GuardedTarget,
+    NotApplicable,
+    OutsideDomain,
+    PropertyFailure,
+    TargetHung,
+)
 from conformance.profiles import hypothesis_settings, profile_name
 from conformance.properties.base import Context, Property
 from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult, Report
@@ -55,17 +63,32 @@ def _devices(devices: str | Iterable[str]) -> tuple[list[str], list[str]]:
 
 @dataclass
 class _Progress:
+    drawn: int = 0  # cases offered to the property: edge cases and Hypothesis' draws
     examples: int = 0
-    outside: int = 0  # cases the dtype cannot hold, or whose rounding leaves the domain
+    outside: Counter[str] = field(default_factory=Counter)  # why: no value is owed there
+    unused: int = 0  # cases the property's own preparation cannot use
     not_applicable: int = 0  # cases the target's library does not support
     why_not: str = ""
     usage: float = 0.0
     current: Case | None = None
 
 
+def _no_evidence(progress: _Progress) -> str:
+    """Why no example applied: how many cases were drawn, and what became of them."""
+    parts = []
+    if progress.not_applicable:
+        parts.append(f"{progress.not_applicable} not applicable to the target"
+                     f" ({progress.why_not})")
+    parts += [f"{n} {why}" for why, n in progress.outside.most_common()]
+    if progress.unused:
+        parts.append(f"{progress.unused} unusable by this property")
+    return f"no evidence: 0 of {progress.drawn} drawn cases applied" + (
+        f" ({'; '.join(parts)})" if parts else "")
+
+
 def _run_property(
     ctx: Context, prop: Property, fn: Callable[..., Any], settings: Any, seed: int | None,
-    path: str | None = None,
+    path: str | None = None, generate: bool = True, shrink: bool = True,
 ) -> PropertyResult:
     spec = ctx.spec
     progress = _Progress()
@@ -76,28 +99,39 @@ def _run_property(
         result.status, result.reason = SKIPPED, reason
         return result
 
-    def run_case(case: Case) -> None:
+    def run_case(case: Case) -> bool:
+        """Check one case; False where it is no example (outside the domain, unusable, n/a)."""
+        progress.drawn += 1
         prepared = prop.prepare(spec, case)
         if prepared is None:
-            return
+            progress.unused += 1
+            return False
         rounded = prepared.rounded(ctx.dtype)
-        if not spec.fits(rounded, ctx.dtype) or not prop.keeps(spec, rounded):
-            progress.outside += 1
-            return
         progress.current = rounded
         try:
+            ctx.admit(rounded)
+            if not prop.keeps(spec, rounded):
+                raise OutsideDomain(f"outside {prop.name}'s domain once rounded")
             usage = prop.check(ctx, rounded)
+        except OutsideDomain as exc:
+            progress.outside[exc.reason] += 1
+            return False
         except NotApplicable as exc:
             progress.not_applicable += 1
             progress.why_not = str(exc)
-            return
+            return False
         progress.examples += 1
         progress.usage = max(progress.usage, usage)
+        return True
+
+    cases = spec.cases()  # built once: Hypothesis validates a new strategy on every draw
 
     @settings
     @given(data=st.data())
     def generated(data: st.DataObject) -> None:
-        run_case(data.draw(spec.cases(), label="case"))
+        # A case that is no example returns like a passing one: Hypothesis only shrinks toward
+        # failing cases, so it never walks onto one outside the domain.
+        run_case(data.draw(cases, label="case"))
 
     if seed is not None:
         generated = hypothesis_seed(seed)(generated)
@@ -105,7 +139,10 @@ def _run_property(
     try:
         for case in spec.edge_cases:  # named edge cases first, in every profile
             run_case(case)
-        generated()
+        if generate:
+            generated()
+    except Unsatisfiable:
+        pass  # every drawn case was outside the domain or not applicable: no evidence, below
     except PropertyFailure as failure:
         case = progress.current
         assert case is not None
@@ -117,7 +154,8 @@ def _run_property(
             message=failure.message, case=case, reduction=reduction,
             comparison=failure.details.get("comparison"),
             reproducer=reproducer.build(fn, spec.name, prop.name, case, ctx.dtype, ctx.device,
-                                        reduction, path),
+                                        reduction, path, layout=prop.layout),
+            shrunk=shrink and case.label is None,
         )
     except TargetHung:
         result.status = ERROR
@@ -131,14 +169,12 @@ def _run_property(
         result.reason = f"the check itself failed: {last}"
     if result.status == PASSED and progress.examples == 0:
         result.status = SKIPPED
-        result.reason = "no example applied to this property" + (
-            f" ({progress.outside} cases exceeded {ctx.dtype_name}'s range)"
-            if progress.outside else "")
-        if progress.not_applicable:
-            result.reason = f"not applicable: {progress.why_not}"
+        result.reason = _no_evidence(progress)
 
     result.examples = progress.examples
-    result.beyond_range = progress.outside
+    result.drawn = progress.drawn
+    result.outside = dict(progress.outside)
+    result.beyond_range = sum(progress.outside.values())
     result.not_applicable = progress.not_applicable
     result.usage = progress.usage
     result.seconds = time.perf_counter() - start
@@ -166,14 +202,17 @@ def check(
     present), or a list. properties: names to run (default: every property the spec declares).
     profile: 'ci', 'default' or 'thorough' (or $CONFORMANCE_PROFILE). timeout: seconds per call.
     target_path: 'module:attr' the reproducers import the target by (default: fn's own module).
+    max_examples: Hypothesis draws per property (0: the spec's named edge cases only).
     shrink: False reports the first failing input found instead of a minimal one (faster).
     known: accepted deviations (conformance.deviations); a cell one of them covers is not
     shrunk, since only its verdict matters (deviations.apply marks it afterwards).
     """
     spec = get_spec(spec)
     chosen = profile_name(profile)
-    settings = hypothesis_settings(chosen, max_examples, shrink)
-    quick = hypothesis_settings(chosen, max_examples, False)
+    # max_examples=0: the spec's named edge cases only, no Hypothesis draws.
+    generate = max_examples != 0
+    settings = hypothesis_settings(chosen, max_examples or None, shrink)
+    quick = hypothesis_settings(chosen, max_examples or None, False)
     report = Report(reproducer.target_name(fn, target_path), spec.name, chosen)
     start = time.perf_counter()
 
@@ -210,7 +249,8 @@ def check(
                 cell = PropertyResult(spec.name, prop.name, dtype, device, PASSED)
                 covered = any(d.covers(report.target, cell) and not d.params for d in known)
                 report.results.append(_run_property(
-                    ctx, prop, fn, quick if covered else settings, seed, target_path))
+                    ctx, prop, fn, quick if covered else settings, seed, target_path,
+                    generate=generate, shrink=shrink and not covered))
     report.seconds = time.perf_counter() - start
     return report
 
@@ -248,17 +288,24 @@ def recheck(
     ctx = Context(spec, GuardedTarget(fn), dtype, device)
     prepared = prop.prepare(spec, case)
     found: Failure | None = None
+    outside: str | None = None
     if prepared is not None:
         try:
+            ctx.admit(prepared)
             prop.check(ctx, prepared)
+        except OutsideDomain as exc:
+            outside = exc.reason
         except PropertyFailure as failure:
             reduction = failure.details.get("reduction")
             found = Failure(
                 spec.name, prop.name, dtype_name(dtype), device, failure.message, prepared,
                 reduction,
-                reproducer.build(fn, spec.name, prop.name, prepared, dtype, device, reduction),
+                reproducer.build(fn, spec.name, prop.name, prepared, dtype, device, reduction,
+                                 layout=prop.layout),
                 failure.details.get("comparison"),
             )
     if verbose:
-        print(found if found else f"{spec.name} / {property_name}: holds on this input")
+        print(found if found else f"{spec.name} / {property_name}: outside the spec's domain"
+              f" ({outside}): no value is owed here" if outside else
+              f"{spec.name} / {property_name}: holds on this input")
     return found

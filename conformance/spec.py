@@ -25,6 +25,10 @@ def _elementwise_magnitude(case: Case, reference_none: np.ndarray) -> np.ndarray
 
 SUBGRADIENT_CONVENTIONS = ("interval", "midpoint")
 
+# The reason given for a case whose reference is NaN or infinite with no NaN declared: a gap in
+# the spec (its domain or its nan_expected), counted apart so that a soak can find every one.
+UNDEFINED_REFERENCE = "undefined reference (NaN or inf, not declared): a gap in the spec"
+
 
 @dataclass(frozen=True)
 class LossSpec:
@@ -84,6 +88,11 @@ class LossSpec:
     # largest finite number is outside that dtype's domain: float16 cannot hold a 300 x 300
     # area, whatever the implementation. An overflow anywhere else is the target's.
     intermediates: Callable[[Case], np.ndarray] | None = None
+    # Where a value is owed at all, judged on the case as the target sees it (rounded to the
+    # tested dtype): None inside, else why not (CIoU's aspect angle needs positive sides; at
+    # eps = 0 the IoU of two empty boxes is 0/0). A case outside is never an example, and
+    # shrinking never walks onto one. Say it in `conventions` too.
+    domain: Callable[[Case, torch.dtype], str | None] | None = None
 
     def __post_init__(self) -> None:
         if self.subgradient not in SUBGRADIENT_CONVENTIONS:
@@ -102,11 +111,27 @@ class LossSpec:
     def call_reference(
         self, case: Case, reduction: str | None, fn: Callable[..., np.ndarray] | None = None
     ) -> np.ndarray:
+        """The reference's value (read-only: it may be shared). One example asks for the same
+        value many times (domain, properties, tolerance scale): the last few are remembered,
+        by the identity of the case object, which is immutable."""
         fn = fn or self.reference
+        key = (id(case), reduction, id(fn))
+        hit = _REFERENCE_MEMO.get(key)
+        if hit is not None and hit[0] is case and hit[1] is fn:
+            return hit[2]
         kwargs = {} if reduction is None else {"reduction": reduction}
         with np.errstate(all="ignore"), timed("reference"):
-            return np.asarray(fn(*case.inputs.values(), **case.params, **kwargs),
-                              dtype=np.float64)
+            value = np.asarray(fn(*case.inputs.values(), **case.params, **kwargs),
+                               dtype=np.float64)
+        if value.flags.writeable and value.base is None:
+            value.flags.writeable = False
+        else:
+            value = value.copy()
+            value.flags.writeable = False
+        if len(_REFERENCE_MEMO) >= _MEMO_SIZE:
+            del _REFERENCE_MEMO[next(iter(_REFERENCE_MEMO))]
+        _REFERENCE_MEMO[key] = (case, fn, value)
+        return value
 
     def denominator(self, case: Case, reduction: str) -> float:
         if self.mean_denominator is not None:
@@ -139,6 +164,26 @@ class LossSpec:
             parts = np.nan_to_num(np.abs(np.asarray(self.intermediates(case), dtype=np.float64)))
         return bool(np.all(parts <= info.max) and np.all((parts == 0) | (parts >= info.tiny)))
 
+    def outside_domain(self, case: Case, dtype: torch.dtype) -> str | None:
+        """Why no value is owed on this (rounded) case in `dtype`, or None where one is.
+
+        Three gaps, in this order: the spec's declared domain; a loss or declared intermediate
+        that `dtype` cannot hold; a reference that is NaN or infinite where the spec declares
+        no NaN. The last is a gap in the spec's declaration, never the target's fault: it is
+        reported as such ("undefined reference") and the case is dropped like the others."""
+        if self.domain is not None:
+            why = self.domain(case, dtype)
+            if why:
+                return why
+        if not self.fits(case, dtype):
+            return f"beyond {str(dtype).removeprefix('torch.')}'s range"
+        for reduction in self.calls:
+            value = self.call_reference(case, reduction)
+            nan_ok = np.asarray(self.expects_nan(case, reduction), dtype=bool)
+            if not np.all(np.isfinite(value) | (nan_ok & np.isnan(value))):
+                return UNDEFINED_REFERENCE
+        return None
+
     def expects_nan(self, case: Case, reduction: str | None) -> bool | np.ndarray:
         """Where the spec's value is NaN: a bool, or an elementwise mask of the output."""
         if self.nan_expected is None:
@@ -150,6 +195,11 @@ class LossSpec:
 
         return resolve(self)
 
+
+# call_reference's memory: (id(case), reduction, id(fn)) -> (case, fn, value), oldest first.
+# The case and fn are held, so their ids cannot be reused while an entry lives.
+_REFERENCE_MEMO: dict[tuple[int, str | None, int], tuple[Case, Callable[..., Any], np.ndarray]] = {}
+_MEMO_SIZE = 64
 
 _SPECS: dict[str, LossSpec] = {}
 

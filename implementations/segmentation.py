@@ -60,10 +60,13 @@ def _soft_counts(input, target, activation, per_image, ignore_index):
     return p, g, _Sum(_sum_dims(input, per_image))
 
 
-def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+def _ratio(numerator: torch.Tensor, denominator: torch.Tensor,
+           vanishes: torch.Tensor | None = None) -> torch.Tensor:
     """num / den, and 0 where den = 0: the limit as the predictions of an absent class vanish,
-    so an underflowing probability cannot flip the score."""
-    empty = denominator == 0
+    so an underflowing probability cannot flip the score. Also 0, a constant, where the
+    numerator is 0 whatever the predictions (`vanishes`: an absent class at smooth = 0): there
+    num / den's backward, -num / den^2, is 0 / 0 once den^2 underflows (float16, den ~ 1e-7)."""
+    empty = denominator == 0 if vanishes is None else (denominator == 0) | vanishes
     safe = torch.where(empty, torch.ones_like(denominator), denominator)
     return torch.where(empty, torch.zeros_like(numerator), numerator / safe)
 
@@ -116,8 +119,9 @@ def soft_dice_loss(
         denominator = total(p * p) + total(g * g)
     else:
         raise ValueError(f"form must be 'standard' or 'squared', not {form!r}")
-    score = _ratio(2 * intersection + smooth, denominator + smooth)
-    return _reduce_selected(score, total(g) > 0, include_background, classes, reduction)
+    present = total(g) > 0
+    score = _ratio(2 * intersection + smooth, denominator + smooth, ~present & (smooth == 0))
+    return _reduce_selected(score, present, include_background, classes, reduction)
 
 
 def tversky_loss(
@@ -138,8 +142,9 @@ def tversky_loss(
     tp = total(p * g)
     fp = total(p * (1 - g))
     fn = total((1 - p) * g)
-    score = _ratio(tp + smooth, tp + alpha * fp + beta * fn + smooth)
-    return _reduce_selected(score, total(g) > 0, include_background, classes, reduction)
+    present = total(g) > 0
+    score = _ratio(tp + smooth, tp + alpha * fp + beta * fn + smooth, ~present & (smooth == 0))
+    return _reduce_selected(score, present, include_background, classes, reduction)
 
 
 def soft_jaccard_loss(

@@ -203,7 +203,29 @@ def differs_on_accelerator(fn: Loss) -> Loss:
     return wrong
 
 
+def ignores_strides(fn: Loss) -> Loss:
+    """Reads every tensor's memory as if it were contiguous, as a kernel that takes `data_ptr`
+    without checking strides does: right on contiguous input, garbage on a slice."""
+
+    def as_contiguous_memory(t):
+        if not isinstance(t, torch.Tensor) or t.is_contiguous():
+            return t
+        strides, step = [], 1
+        for size in reversed(t.shape):
+            strides.insert(0, step)
+            step *= size
+        return torch.as_strided(t, t.shape, strides, t.storage_offset())
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        return fn(*map(as_contiguous_memory, args),
+                  **{k: as_contiguous_memory(v) for k, v in kwargs.items()})
+
+    return wrong
+
+
 GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
+    "accepts_non_contiguous_input": ignores_strides,
     "output_dtype": returns_float64,
     "no_input_mutation": edits_first_input,
     "reduction_consistency": none_keeps_a_dim,

@@ -267,7 +267,7 @@ def test_run_exports_a_failure_with_its_reproducer(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (("check", BCE_TARGET, "--spec", BCE, "--max-examples", "0"), "must be at least 1"),
+    (("check", BCE_TARGET, "--spec", BCE, "--max-examples", "-1"), "must be at least 0"),
     (("list", "--family", "nope"), "no family 'nope'"),
     (("check", BCE_TARGET, "--spec", BCE, "--json", "/nonexistent-dir/x.json"),
      "its folder does not exist"),

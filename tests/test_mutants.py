@@ -7,7 +7,7 @@ import pytest
 import torch
 from mutants import FAMILY_MUTANTS, GENERIC_MUTANTS
 
-from conformance import all_specs, check
+from conformance import all_specs, check, get_spec, recheck
 from conformance.cli import load_target
 from conformance.report import FAILED
 
@@ -52,6 +52,12 @@ def test_property_rejects_mutant(spec, mutant, prop):
     # The mutant is caught by what it computes, not by crashing on the inputs.
     assert "the target raised" not in failure.message, failure.message
     assert "conformance.recheck(" in failure.reproducer
+    # And the report is no false alarm: a conforming implementation holds on that very input.
+    conforming = load_target(get_spec(spec).implementations[0])
+    args, params = failure.case.to_torch(getattr(torch, failure.dtype))
+    again = recheck(conforming, spec, prop, dict(zip(failure.case.inputs, args, strict=True)),
+                    params, verbose=False)
+    assert again is None, str(again)
 
 
 def test_every_property_of_every_spec_has_a_mutant():

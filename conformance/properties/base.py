@@ -10,7 +10,14 @@ import numpy as np
 import torch
 
 from conformance.case import Case, dtype_name
-from conformance.guard import GuardedTarget, PropertyFailure, TargetError, to_numpy
+from conformance.guard import (
+    GuardedTarget,
+    OutsideDomain,
+    PropertyFailure,
+    TargetError,
+    to_numpy,
+)
+from conformance.layout import CONTIGUOUS
 from conformance.spec import LossSpec
 from conformance.tolerance import Comparison, compare
 
@@ -25,7 +32,7 @@ def in_range(expected: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     if dtype == torch.float64:
         return expected
     with np.errstate(all="ignore"):
-        rounded = torch.from_numpy(np.ascontiguousarray(expected)).to(dtype).double().numpy()
+        rounded = torch.from_numpy(np.array(expected)).to(dtype).double().numpy()
     rounded = rounded.reshape(expected.shape)  # ascontiguousarray makes a 0-d array 1-d
     return np.where(np.isinf(rounded) & np.isfinite(expected), rounded, expected)
 
@@ -45,6 +52,12 @@ class Context:
         """Call the target; `reduction=None` calls it without a reduction argument."""
         kwargs = {} if reduction is None else {"reduction": reduction}
         return self.target(case, self.dtype, self.device, **kwargs)
+
+    def admit(self, case: Case) -> None:
+        """Raise OutsideDomain unless a value is owed on this rounded case in this dtype."""
+        why = self.spec.outside_domain(case, self.dtype)
+        if why is not None:
+            raise OutsideDomain(why)
 
     def call(self, case: Case, reduction: str | None) -> torch.Tensor:
         out, _, _ = self.invoke(case, reduction)
@@ -134,6 +147,9 @@ class Property(ABC):
     # the invariant no longer holds of the rounded case; those run in float32 and float64,
     # where matches_reference has already pinned the values they relate.
     narrow_dtypes: bool = False
+    # The memory layout of the tensors the target is handed (conformance.layout); the
+    # reproducer builds the same one.
+    layout: str = CONTIGUOUS
 
     def prepare(self, spec: LossSpec, case: Case) -> Case | None:
         return case

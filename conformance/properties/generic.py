@@ -7,6 +7,7 @@ import torch
 
 from conformance.case import Case
 from conformance.guard import NotApplicable, PropertyFailure, to_numpy
+from conformance.layout import STRIDED
 from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
 
@@ -125,6 +126,40 @@ class NonNegative(Property):
         return usage
 
 
+class AcceptsNonContiguousInput(Property):
+    """Strides are not values: a target handed non-contiguous tensors (a slice, a transposed
+    batch) owes what it returns for contiguous ones. `.view` on an input, or a kernel that
+    reads `data_ptr` as if it were contiguous, fails here and nowhere else."""
+
+    name = "accepts_non_contiguous_input"
+    description = (
+        "given non-contiguous copies of its tensors, the target returns its contiguous result"
+        " under every reduction, within twice the dtype's rule"
+    )
+    narrow_dtypes = True
+    layout = STRIDED
+
+    def prepare(self, spec, case: Case) -> Case | None:
+        # One element is contiguous in any layout: such a case cannot show a stride bug.
+        arrays = [*case.inputs.values(), *(v for v in case.params.values()
+                                           if isinstance(v, np.ndarray))]
+        return case if any(a.size > 1 for a in arrays) else None
+
+    def check(self, ctx: Context, case: Case) -> float:
+        usage = 0.0
+        for reduction in ctx.calls:
+            kwargs = {} if reduction is None else {"reduction": reduction}
+            expected = ctx.values(case, reduction)
+            out, _, _ = ctx.target(case, ctx.dtype, ctx.device, layout=STRIDED, **kwargs)
+            result = ctx.expect(
+                to_numpy(out), expected, 2 * ctx.allowed(case, reduction),
+                case=case, reduction=reduction, nan_expected=np.isnan(expected),
+                what="non-contiguous inputs change the result",
+            )
+            usage = max(usage, result.usage)
+        return usage
+
+
 class AgreesWithCpu(Property):
     """On an accelerator, the same target's values agree with its CPU values.
 
@@ -168,5 +203,7 @@ GENERIC = (
     NoInputMutation(),
     NonNegative(),
 )
+
+ACCEPTS_NON_CONTIGUOUS = AcceptsNonContiguousInput()
 
 AGREES_WITH_CPU = AgreesWithCpu()

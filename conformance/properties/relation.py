@@ -44,9 +44,14 @@ class Side:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The side's values and their allowed error."""
         mapped = self.transform(case)
+        if mapped is not case:
+            # A transform can leave the dtype's grid (x + c): the target sees the rounded
+            # values, and the spec must owe a value on them too (the case itself was admitted).
+            if self.on_target:
+                mapped = mapped.rounded(ctx.dtype)
+            if self.is_the_spec:
+                ctx.admit(mapped)
         if self.on_target:
-            # A transform can leave the dtype's grid (x + c); the target sees the rounded values.
-            mapped = mapped.rounded(ctx.dtype)
             values, allowed = ctx.values(mapped, reduction), ctx.allowed(mapped, reduction)
             return self.output(values), self.output(allowed)
         values = self.output(ctx.spec.call_reference(mapped, reduction, self.reference))

@@ -3,9 +3,17 @@
 Edge regimes and what the specs say for each:
 - identical boxes, a box inside another, shared centres, touching and distant boxes: finite
   values in every loss (eps keeps the denominators positive);
-- zero-area boxes: finite in the eps losses (IoU = 0 / (0 + eps) = 0); CIoU's aspect term
-  atan(w / h) is NaN for a 0 x 0 box, so its domain keeps every box at positive width and height;
-  the pairwise metrics have no eps: two empty boxes give 0 / 0 = NaN, a declared NaN;
+- zero-area boxes: finite in the eps losses (IoU = 0 / (0 + eps) = 0). At eps = 0 a pair whose
+  union is empty (two zero-area boxes) has IoU = 0 / 0: no value is owed, the pair is outside
+  the losses' domain (libraries return NaN, 0 or 1 there). The pairwise metrics have no eps:
+  two empty boxes give 0 / 0 = NaN, a declared NaN;
+- CIoU's aspect term atan(w / h) needs positive width and height: its domain keeps every box,
+  as the target sees it (rounded to the tested dtype), at positive sides. At eps = 0 its alpha
+  = v / (1 - IoU + v) is 0 / 0 for identical boxes (a declared NaN) and is no better than
+  rounding noise for boxes whose 1 - IoU + v is within the dtype's rule of 0 (nearly identical
+  boxes): those pairs are outside its domain at eps = 0;
+- every domain is judged on the case as the target sees it, after rounding to the tested
+  dtype: a box that bfloat16 rounds to zero width is a zero-width box;
 - the invariances (translation, scale) and "identical boxes give 0" hold for eps = 0 only, so
   those relations pass eps=0.0 explicitly: an implementation that ignores its eps argument or
   hides a larger constant is what they catch, at scales from 2^-10 to 2^13.
@@ -23,6 +31,7 @@ from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, register
 from conformance.specs.common import GENERIC, maybe, params, zero_loss
+from conformance.tolerance import DEFAULT_RULE
 from reference import boxes as ref
 from reference.reduction import reduce
 
@@ -219,18 +228,43 @@ def _at_least_iou_loss(name: str) -> Relation:
 
 
 def _ciou_nan(case: Case, reduction: str | None) -> bool | np.ndarray:
-    """Where CIoU is NaN by torchvision's formula: the aspect angle atan(0 / 0) of a point box
-    (a box that rounding to a narrow dtype can make), and, with eps = 0, identical boxes, whose
-    alpha is 0 / 0."""
+    """Where CIoU is NaN by torchvision's formula: with eps = 0, identical boxes, whose alpha
+    is 0 / 0."""
     b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
-
-    def point(b: np.ndarray) -> np.ndarray:
-        return (b[..., 2] == b[..., 0]) & (b[..., 3] == b[..., 1])
-
-    nan = point(b1) | point(b2)
+    nan = np.zeros(np.shape(b1)[:-1], dtype=bool)
     if case.params.get("eps", 1e-7) == 0:
-        nan = nan | np.all(b1 == b2, axis=-1)
+        nan = np.all(b1 == b2, axis=-1)
     return nan if reduction == "none" else bool(np.any(nan))
+
+
+def _empty_union_at_eps_zero(case: Case, dtype: torch.dtype) -> str | None:
+    """The IoU-family losses' domain: at eps = 0, no pair may have an empty union (0 / 0)."""
+    if case.params.get("eps", 1e-7) != 0:
+        return None
+    b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
+    if np.any((ref.box_area(b1) == 0) & (ref.box_area(b2) == 0)):
+        return "at eps = 0, a pair of zero-area boxes has IoU = 0 / 0"
+    return None
+
+
+def _ciou_domain(case: Case, dtype: torch.dtype) -> str | None:
+    """CIoU's domain: positive sides (atan(w / h)); at eps = 0, alpha's 1 - IoU + v either 0
+    (identical boxes, a declared NaN) or above what the dtype's rule lets it be confused with."""
+    b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
+    sides = np.concatenate([b1[..., 2:] - b1[..., :2], b2[..., 2:] - b2[..., :2]], axis=-1)
+    if np.any(sides <= 0):
+        return "a box without positive width and height (CIoU's aspect angle atan(w / h))"
+    if case.params.get("eps", 1e-7) != 0:
+        return None
+    with np.errstate(all="ignore"):
+        denominator = 1 - ref.box_pair_iou(b1, b2) + _aspect_term(b1, b2)
+    noise = DEFAULT_RULE.allowed(_box_magnitude(case, np.zeros(np.shape(denominator))),
+                                 dtype, 1)
+    identical = np.all(b1 == b2, axis=-1)
+    if np.any(~identical & (denominator <= noise)):
+        return ("at eps = 0, nearly identical boxes: CIoU's alpha = v / (1 - IoU + v) is"
+                " 0 / 0 within the dtype's rounding")
+    return None
 
 
 def _aspect_term(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
@@ -292,6 +326,7 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         intermediates=_paired_products,
         differentiable=("boxes1", "boxes2"),
         nan_expected=_ciou_nan if name == "complete_box_iou_loss" else None,
+        domain=_ciou_domain if name == "complete_box_iou_loss" else _empty_union_at_eps_zero,
         gradient_reference=_ciou_with_frozen_alpha if name == "complete_box_iou_loss" else None,
         gradient_domain=_without_empty_boxes,
         properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, TRANSLATION_INVARIANT,
@@ -319,7 +354,8 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
 _loss_spec(
     "iou_loss", "1 - IoU of paired boxes (our spec; torchvision has no IoU loss)",
     ref.iou_loss, (), "implementations.boxes:iou_loss",
-    "1 - |A n B| / (|A u B| + eps); a zero-area box has IoU 0.",
+    "1 - |A n B| / (|A u B| + eps); a zero-area box has IoU 0. At eps = 0 two zero-area boxes"
+    " (IoU = 0 / 0) are outside the domain.",
 )
 TORCHVISION = "implementations.torchvision_ops"
 
@@ -351,13 +387,15 @@ _loss_spec(
          op="le",
      )),
     ("implementations.boxes:generalized_box_iou_loss", f"{TORCHVISION}:generalized_box_iou_loss"),
-    "IoU = inter / (union + eps); GIoU = IoU - (|C| - union) / (|C| + eps), C the enclosing box.",
+    "IoU = inter / (union + eps); GIoU = IoU - (|C| - union) / (|C| + eps), C the enclosing box."
+    " At eps = 0 two zero-area boxes (IoU = 0 / 0) are outside the domain.",
 )
 _loss_spec(
     "distance_box_iou_loss", "1 - IoU + rho^2 / c^2 (DIoU, Zheng et al. 2020)",
     ref.distance_box_iou_loss, (_at_least_iou_loss("diou"), PULLS_TOGETHER),
     ("implementations.boxes:distance_box_iou_loss", f"{TORCHVISION}:distance_box_iou_loss"),
-    "rho = distance between the centres; c^2 = squared enclosing diagonal + eps.",
+    "rho = distance between the centres; c^2 = squared enclosing diagonal + eps. At eps = 0 two"
+    " zero-area boxes (IoU = 0 / 0) are outside the domain.",
 )
 _loss_spec(
     "complete_box_iou_loss", "DIoU loss + alpha v (CIoU, Zheng et al. 2020)",
@@ -365,8 +403,10 @@ _loss_spec(
     # torchvision's complete_box_iou_loss ignores eps in its DIoU part: docs/findings.md.
     "implementations.boxes:complete_box_iou_loss",
     "v = 4/pi^2 (atan(w_gt/h_gt) - atan(w/h))^2, alpha = v / (1 - IoU + v + eps) with no"
-    " gradient; boxes1 is the prediction. Every box has positive width and height (atan(0/0));"
-    " with eps = 0 identical boxes give alpha = 0/0 = NaN (declared).",
+    " gradient; boxes1 is the prediction. Every box, as rounded to the tested dtype, has positive"
+    " width and height (atan(w/h)); with eps = 0 identical boxes give alpha = 0/0 = NaN"
+    " (declared), and nearly identical ones (1 - IoU + v within the dtype's rule of 0) are"
+    " outside the domain.",
     allow_empty=False,
 )
 

@@ -255,6 +255,9 @@ register(LossSpec(
              {"label_smoothing": 0.1}, label="logits of 1e4 with label smoothing"),
         Case({"input": np.tile([[0.0, 1e4]], (8, 1)), "target": np.zeros(8, dtype=np.int64)},
              label="eight losses of 1e4: the mean fits float16, the sum does not"),
+        Case({"input": np.array([[0.0, 1.0, 2.0], [1.0, -1.0, 0.5]]), "target": np.array([2, 0])},
+             {"weight": np.array([1.0, 2.0, 3.0])},
+             label="class weights with index targets (and, in relations, one-hot targets)"),
     ),
     implementations=("torch.nn.functional:cross_entropy",),
     conventions=(
@@ -361,6 +364,9 @@ register(LossSpec(
         Case({"input": np.log(np.array([[0.5, 0.5], [0.9, 0.1]])),
               "target": np.array([[1.0, 0.0], [0.0, 1.0]])},
              label="targets with exact zeros (0 log 0 = 0)"),
+        Case({"input": np.array([[-1.0, -0.5]]), "target": np.array([[-88.5, -0.25]])},
+             {"log_target": True},
+             label="log target -88.5: p is subnormal in float32, the term p (log p - log q) is not"),
     ),
     implementations=("torch.nn.functional:kl_div",),
     conventions=(
@@ -440,6 +446,10 @@ register(LossSpec(
         Case({"inputs": np.array([[-1.3521], [0.4975], [-1.0178], [-0.3859], [-0.2923]]),
               "targets": np.array([[1.0], [1.0], [0.0], [1.0], [1.0]])},
              {"alpha": -1.0, "gamma": 2.0}, label="seed 000's focal example (0.3375 as a mean)"),
+        Case({"inputs": np.array([-0.0701, 1.5, -2.0]), "targets": np.array([0.2105, 0.7, 0.05])},
+             {"gamma": 0.0}, label="fractional targets at gamma = 0 (alpha_t of a soft label)"),
+        Case({"inputs": np.array([-0.0701, 1.5, -2.0]), "targets": np.array([0.2105, 0.7, 0.05])},
+             {"gamma": 2.0}, label="fractional targets at gamma = 2 (p_t of a soft label)"),
     ),
     # torchvision's sigmoid_focal_loss has NaN gradients for 0 < gamma < 1: docs/findings.md.
     implementations=("implementations.focal:sigmoid_focal_loss",),
@@ -619,6 +629,8 @@ register(LossSpec(
         Case({"input": np.array([[2.0, -1.0], [-1e4, 3.0]]),
               "target": np.array([[1.0, 1.0], [1.0, 0.0]])},
              label="all positives in one sample (beta = 0)"),
+        Case({"input": np.array([[0.5, -1.0, 2.0]]), "target": np.array([[1.0, 0.0, 0.0]])},
+             label="one sample, one positive in three (beta = 2/3)"),
     ),
     implementations=("implementations.balanced:balanced_binary_cross_entropy_with_logits",),
     conventions=(

@@ -223,6 +223,14 @@ def _kept(case: Case, reduction: str) -> float:
                                       "ignore_index")})))
 
 
+# Float16 found this in our own Dice and Tversky: p ~ 4e-8 for class 1, its denominator's square
+# underflows, and num / den's backward was 0 / 0. The score of an absent class is 0 whatever p.
+ABSENT_CLASS_UNDERFLOW = Case(
+    {"input": np.array([[[17.0, 17.0], [0.0, 0.0]]]), "target": np.zeros((1, 2, 2))},
+    label="an absent class whose probability underflows in float16 (gradient 0, not NaN)",
+)
+
+
 def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
                  conventions: str, edge_cases: tuple[Case, ...] = ()) -> LossSpec:
     return register(LossSpec(
@@ -254,7 +262,7 @@ def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
                         op="le", reductions=("none", "mean"),
                     ),
                     *relations),
-        edge_cases=edge_cases,
+        edge_cases=(ABSENT_CLASS_UNDERFLOW, *edge_cases),
         implementations=(f"implementations.segmentation:{name}",),
         conventions=conventions,
     ))
@@ -548,6 +556,9 @@ register(LossSpec(
              label="all errors tied"),
         Case({"input": np.array([[-3.0]]), "target": np.array([[0]])},
              label="one pixel, no foreground"),
+        Case({"input": np.array([[[1.5, -0.5], [0.25, -2.0]], [[0.0, 1.0], [-1.0, 3.0]]]),
+              "target": np.array([[[1, 0], [1, 1]], [[0, 0], [1, 0]]])},
+             label="two 2 x 2 images (a layout `.view(-1)` cannot flatten when strided)"),
     ),
     implementations=("implementations.segmentation:lovasz_hinge",),
     conventions=("errors 1 - x (2y - 1) sorted descending, relu, dotted with the Lovasz gradient"

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference as ref
@@ -49,7 +49,10 @@ SMOOTHINGS = (0.0, 0.1, 1.0)
 LOG_PROBS = (0.0, -1e-8, -0.1, -1.0, -10.0, -745.0, -1e4)
 CLASS_WEIGHTS = (0.5, 2.0, 1.0, 3.0, 0.25)
 
-HYPOTHESIS = settings(max_examples=50, derandomize=True, deadline=None)
+# Derandomized, no example database, no health checks: a verdict must not depend on the
+# machine's load (a too-slow health check under `pytest -n 2`) or on an earlier run's examples.
+HYPOTHESIS = settings(max_examples=50, derandomize=True, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
 logits_st = st.one_of(st.sampled_from(LOGITS), st.floats(-1e4, 1e4))
 probs_st = st.one_of(st.sampled_from(PROBS), st.floats(0.0, 1.0))
 targets_st = st.one_of(st.sampled_from(TARGETS), st.floats(0.0, 1.0))

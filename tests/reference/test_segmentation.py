@@ -32,7 +32,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -46,7 +46,10 @@ RTOL = 1e-13
 ATOL = 1e-15
 IGNORE = 255
 SATURATED = 1e4  # sigmoid and softmax of +-1e4 are exactly 0 and 1 in float64
-HYPOTHESIS = settings(max_examples=40, derandomize=True, deadline=None)
+# Derandomized, no example database, no health checks: a verdict must not depend on the
+# machine's load (a too-slow health check under `pytest -n 2`) or on an earlier run's examples.
+HYPOTHESIS = settings(max_examples=40, derandomize=True, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
 
 
 # ---------------------------------------------------------------------------

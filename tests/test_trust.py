@@ -1,0 +1,241 @@
+"""No false alarms on correct code: the regressions of issue 11, one test each.
+
+Each test fails on the engine as it was before the fix: a reference undefined on a drawn case,
+a relation's transformed case outside the domain, rounding that leaves the domain, shrinking
+onto an undefined reference, a gradient oracle tighter than its own error, memory layout
+leaking into values, "no evidence" reported as nonconformance, and reproducers that do not run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import conformance
+from conformance import NotApplicable, check, get_spec, recheck
+from conformance.case import Case
+from conformance.cli import EXIT_NO_EVIDENCE, load_target
+from conformance.report import FAILED, NO_EVIDENCE, SKIPPED
+from conformance.spec import UNDEFINED_REFERENCE
+from implementations import boxes, segmentation
+
+ENV = {**os.environ, "CONFORMANCE_PROFILE": "ci", "OMP_NUM_THREADS": "1"}
+
+
+def _edge_cases_only(spec_name: str, *cases: Case):
+    """The spec with exactly these named cases, run with max_examples=0 (no draws)."""
+    return dataclasses.replace(get_spec(spec_name), edge_cases=cases)
+
+
+def _not_failed(report) -> list[str]:
+    return [f"{r.property} [{r.dtype}]: {r.failure.message if r.failure else r.reason}"
+            for r in report.results if r.status not in ("passed", "skipped", "deviation")]
+
+
+# 1. At eps = 0 two zero-area boxes have IoU = 0 / 0: outside the domain, never a failure.
+@pytest.mark.parametrize("name", ["iou_loss", "generalized_box_iou_loss",
+                                  "distance_box_iou_loss"])
+def test_zero_area_pair_at_eps_zero_is_outside_the_domain(name):
+    point = np.array([[0.0, -0.5, 0.0, 0.5]])
+    case = Case({"boxes1": point, "boxes2": point.copy()}, {"eps": 0.0}, label="0/0 at eps=0")
+    spec = _edge_cases_only(name, case)
+    assert spec.outside_domain(case, torch.float64) == (
+        "at eps = 0, a pair of zero-area boxes has IoU = 0 / 0")
+    report = check(getattr(boxes, name), spec, max_examples=0, dtypes=("float64",))
+    assert not _not_failed(report)
+    # Properties that take the case as it is find it outside (those that widen the boxes first,
+    # the invariances, do not).
+    as_drawn = [r for r in report.results if r.property in (
+        "matches_reference", "reduction_consistency", "symmetric_in_the_two_boxes")]
+    assert len(as_drawn) == 3 and all(r.drawn == 1 and r.outside and not r.examples
+                                      for r in as_drawn)
+
+
+# 2. CIoU at eps = 0, float32: nearly identical thin boxes make alpha 0 / 0 in the dtype.
+def test_ciou_invariances_skip_nearly_identical_boxes_at_eps_zero():
+    a = np.array([[-0.5, -0.05, 0.5, 0.05]])
+    b = np.array([[-0.5, -0.0499999933, 0.5, 0.0500000045]])
+    spec = _edge_cases_only("complete_box_iou_loss",
+                            Case({"boxes1": a, "boxes2": b}, label="nearly identical"))
+    report = check(boxes.complete_box_iou_loss, spec, max_examples=0, dtypes=("float32",),
+                   properties=["scale_invariant", "translation_invariant"])
+    assert not _not_failed(report)
+    assert all("nearly identical" in why for r in report.results for why in r.outside)
+
+
+# 3. bfloat16 rounds a small box to a point: the domain is judged after rounding.
+def test_a_box_that_rounding_makes_degenerate_is_outside_the_domain():
+    def ciou_without_nan(*args, **kwargs):  # right wherever the spec owes a value
+        return torch.nan_to_num(boxes.complete_box_iou_loss(*args, **kwargs))
+
+    case = Case({"boxes1": np.array([[130.0, 130.0, 130.3, 130.3], [0.0, 0.0, 1.0, 1.0]]),
+                 "boxes2": np.array([[120.0, 120.0, 140.0, 140.0], [0.0, 0.0, 2.0, 1.0]])},
+                label="a box that bfloat16 rounds to a point")
+    spec = _edge_cases_only("complete_box_iou_loss", case)
+    report = check(ciou_without_nan, spec, max_examples=0, dtypes=("bfloat16", "float32"))
+    assert not _not_failed(report)
+    narrow = [r for r in report.results if r.dtype == "bfloat16" and r.drawn]
+    assert narrow and all(r.examples == 0 and r.outside for r in narrow)
+    assert any(r.examples for r in report.results if r.dtype == "float32")
+
+
+# 4. Shrinking never walks from a real failure onto an undefined reference, and what it
+# reports is a real failure: the conforming implementation holds on the reported input.
+def giou_eps_in_numerator(boxes1, boxes2, reduction="none", eps=1e-7):
+    """A wrong eps placement: (inter + eps) / (union + eps)."""
+    inter = (torch.min(boxes1[..., 2:], boxes2[..., 2:]) - torch.max(
+        boxes1[..., :2], boxes2[..., :2])).clamp(min=0).prod(-1)
+    area = (boxes1[..., 2:] - boxes1[..., :2]).prod(-1) + (
+        boxes2[..., 2:] - boxes2[..., :2]).prod(-1)
+    iou = (inter + eps) / (area - inter + eps)
+    hull = (torch.max(boxes1[..., 2:], boxes2[..., 2:]) - torch.min(
+        boxes1[..., :2], boxes2[..., :2])).prod(-1)
+    loss = 1 - iou + (hull - (area - inter)) / (hull + eps)
+    return loss if reduction == "none" else loss.mean() if reduction == "mean" else loss.sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shrinking_stays_on_a_real_failure(seed):
+    report = check(giou_eps_in_numerator, "generalized_box_iou_loss", dtypes=("float64",),
+                   properties=["matches_reference"], profile="default", seed=seed)
+    (failure,) = report.failures
+    assert "the reference is NaN" not in failure.message
+    assert get_spec("generalized_box_iou_loss").outside_domain(
+        failure.case, torch.float64) is None
+    args, params = failure.case.to_torch(torch.float64)
+    assert recheck(boxes.generalized_box_iou_loss, "generalized_box_iou_loss",
+                   "matches_reference", dict(zip(failure.case.inputs, args, strict=True)),
+                   params, verbose=False) is None
+
+
+def test_an_undefined_reference_is_counted_as_a_gap_of_the_spec():
+    # A spec without its domain declaration: the engine still never blames the target.
+    spec = dataclasses.replace(get_spec("generalized_box_iou_loss"), domain=None)
+    point = np.array([[0.0, -0.5, 0.0, 0.5]])
+    spec = dataclasses.replace(spec, edge_cases=(
+        Case({"boxes1": point, "boxes2": point.copy()}, {"eps": 0.0}, label="0/0"),))
+    report = check(boxes.generalized_box_iou_loss, spec, max_examples=0, dtypes=("float64",))
+    assert not _not_failed(report)
+    assert any(UNDEFINED_REFERENCE in r.outside for r in report.results)
+
+
+# 5. The float64 gradient oracle's own error: KL near its minimum is a difference of O(1) terms.
+def test_kl_div_gradient_near_its_minimum_is_within_the_oracle_error():
+    found = recheck(F.kl_div, "kl_div", "gradient_matches_reference",
+                    {"input": torch.tensor([[-1.0986122886681096] * 3], dtype=torch.float64),
+                     "target": torch.tensor([[1 / 3] * 3], dtype=torch.float64)},
+                    verbose=False)
+    assert found is None
+
+
+# 6. Memory layout: values properties hand contiguous tensors; layout is its own property.
+def test_transformed_cases_reach_the_target_contiguous():
+    transposed = np.arange(6.0).reshape(2, 3).T
+    args, _ = Case({"input": transposed}).to_torch(torch.float32)
+    assert args[0].is_contiguous()
+
+
+def dice_through_view(input, target, **kwargs):
+    """Our soft Dice after a `.view`: right on contiguous tensors, raises on strided ones."""
+    return segmentation.soft_dice_loss(input.view(-1).view(input.shape), target, **kwargs)
+
+
+def test_a_view_based_loss_fails_only_the_layout_property():
+    report = check(dice_through_view, "soft_dice_loss", dtypes=("float64",))
+    failed = {r.property for r in report.results if r.status == FAILED}
+    assert failed == {"accepts_non_contiguous_input"}, _not_failed(report)
+    (failure,) = report.failures
+    assert "conformance.layout.strided(" in failure.reproducer
+    proc = subprocess.run([sys.executable, "-c", failure.reproducer],
+                          cwd=Path(__file__).parent, env=ENV, capture_output=True, text=True,
+                          timeout=300, check=False)
+    # The print line calls the target on the same strided tensors: it raises as it did.
+    assert "view size is not compatible" in proc.stderr, proc.stdout + proc.stderr
+
+
+# 7. No evidence is not a verdict of nonconformance.
+def never_applies(input, target, **kwargs):
+    raise NotApplicable("this target takes 5-D inputs only")
+
+
+def test_no_evidence_is_its_own_verdict():
+    report = check(never_applies, "mse_loss", dtypes=("float32",))
+    assert report.verdict == NO_EVIDENCE and not report.ok and not report.failures
+    text = str(report)
+    assert text.splitlines()[0].endswith("NO EVIDENCE")
+    assert "drawn cases applied" in text and "this target takes 5-D inputs only" in text
+    assert all(r.status == SKIPPED for r in report.results)
+    with pytest.raises(conformance.ConformanceError):
+        conformance.assert_conforms(never_applies, "mse_loss", dtypes=("float32",))
+
+
+def test_no_evidence_exit_code(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "check", "test_trust:never_applies", "--spec",
+         "mse_loss", "--dtype", "float32"],
+        cwd=Path(__file__).parent, env=ENV, capture_output=True, text=True, timeout=300,
+        check=False)
+    assert proc.returncode == EXIT_NO_EVIDENCE, proc.stdout + proc.stderr
+    assert "NO EVIDENCE" in proc.stdout
+
+
+# 8. Reproducers run as printed, for a file target too; an unshrunk input says so.
+BUGGY_FILE = '''
+import torch.nn.functional as F
+
+
+def mse(input, target, reduction="mean"):
+    out = F.mse_loss(input, target, reduction="sum" if reduction == "mean" else reduction)
+    return out
+'''
+
+
+def test_a_file_target_reproducer_runs_as_printed(tmp_path):
+    path = tmp_path / "my_losses.py"
+    path.write_text(BUGGY_FILE)
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "check", f"{path}:mse", "--spec", "mse_loss",
+         "--property", "matches_reference", "--dtype", "float64", "--no-shrink",
+         "--json", str(out)],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [report] = json.loads(out.read_text())
+    failure = next(r["failure"] for r in report["results"] if r["failure"])
+    assert f"{failure['input']}:" in proc.stdout
+    assert "from /" not in failure["reproducer"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run([sys.executable, "-c", failure["reproducer"]], cwd=elsewhere, env=ENV,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert failure["message"] in run.stdout
+
+
+def test_an_input_that_was_not_shrunk_says_so():
+    def mean_is_sum(input, target, reduction="mean"):
+        return F.mse_loss(input, target, reduction="sum" if reduction == "mean" else reduction)
+
+    no_edge_cases = _edge_cases_only("mse_loss")
+    unshrunk = check(mean_is_sum, no_edge_cases, properties=["matches_reference"],
+                     dtypes=("float64",), shrink=False).failures[0]
+    assert unshrunk.input_label == "first failing input (not shrunk)"
+    assert "first failing input (not shrunk):" in str(unshrunk)
+    shrunk = check(mean_is_sum, no_edge_cases, properties=["matches_reference"],
+                   dtypes=("float64",)).failures[0]
+    assert "minimal (shrunk) input:" in str(shrunk)
+
+
+def test_the_cli_loads_the_same_file_target(tmp_path):
+    path = tmp_path / "my_losses.py"
+    path.write_text(BUGGY_FILE)
+    assert callable(load_target(f"{path}:mse"))
