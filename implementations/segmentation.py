@@ -55,8 +55,16 @@ class _Sum:
 
 
 def _soft_counts(input, target, activation, per_image, ignore_index):
+    # Counted in at least float32: the score's partial derivatives (-num / den^2 for an
+    # absent class with smooth 1e-5 is -1e5) overflow a half dtype before the chain rule
+    # multiplies them by a probability's vanishing derivative. The loss is returned in the
+    # input's dtype (_reduce_selected).
+    input = input.to(torch.promote_types(input.dtype, torch.float32))
     g, mask = _masks(input, target, ignore_index)
-    p = _probabilities(input, activation) * mask
+    # where, not a product with the mask: an ignored pixel's gradient is 0 even where the
+    # score's own partial derivative overflows a half dtype (inf * 0 would be NaN).
+    probs = _probabilities(input, activation)
+    p = torch.where(mask.bool(), probs, torch.zeros_like(probs))
     return p, g, _Sum(_sum_dims(input, per_image))
 
 
@@ -68,14 +76,18 @@ def _ratio(numerator: torch.Tensor, denominator: torch.Tensor,
     num / den's backward, -num / den^2, is 0 / 0 once den^2 underflows (float16, den ~ 1e-7)."""
     empty = denominator == 0 if vanishes is None else (denominator == 0) | vanishes
     safe = torch.where(empty, torch.ones_like(denominator), denominator)
-    return torch.where(empty, torch.zeros_like(numerator), numerator / safe)
+    # In at least float32: a half-precision den (a smooth of 1e-5, a probability of 4e-8) has
+    # a square that underflows in the division's backward.
+    wide = torch.promote_types(numerator.dtype, torch.float32)
+    ratio = (numerator.to(wide) / safe.to(wide)).to(numerator.dtype)
+    return torch.where(empty, torch.zeros_like(numerator), ratio)
 
 
 def _reduce_selected(
     score: torch.Tensor, present: torch.Tensor, include_background: bool, classes: Classes,
-    reduction: str,
+    reduction: str, dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    loss = 1 - score
+    loss = 1 - (score if dtype is None else score.to(dtype))
     if isinstance(classes, str):
         if classes not in ("all", "present"):
             raise ValueError(f"classes must be 'all', 'present' or a list, not {classes!r}")
@@ -121,7 +133,8 @@ def soft_dice_loss(
         raise ValueError(f"form must be 'standard' or 'squared', not {form!r}")
     present = total(g) > 0
     score = _ratio(2 * intersection + smooth, denominator + smooth, ~present & (smooth == 0))
-    return _reduce_selected(score, present, include_background, classes, reduction)
+    return _reduce_selected(score, present, include_background, classes, reduction,
+                            input.dtype)
 
 
 def tversky_loss(
@@ -144,7 +157,8 @@ def tversky_loss(
     fn = total((1 - p) * g)
     present = total(g) > 0
     score = _ratio(tp + smooth, tp + alpha * fp + beta * fn + smooth, ~present & (smooth == 0))
-    return _reduce_selected(score, present, include_background, classes, reduction)
+    return _reduce_selected(score, present, include_background, classes, reduction,
+                            input.dtype)
 
 
 def soft_jaccard_loss(

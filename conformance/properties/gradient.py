@@ -88,8 +88,10 @@ def derivative(f: Callable[[float], np.ndarray], x: float,
         d1, d2 = (fp - fm) / (2 * h), (fp2 - fm2) / h
         central = (4 * d2 - d1) / 3
         # Truncation (the two estimates' difference) plus the rounding of f, amplified by 1/h.
-        roundoff = 8 * eps * np.maximum.reduce([np.abs(f0), np.abs(fp), np.abs(fm),
-                                                 np.broadcast_to(noise, np.shape(f0))]) / h
+        roundoff = 8 * eps * np.maximum(np.abs(f0), np.maximum(np.abs(fp), np.abs(fm))) / h
+        # The reference's own rounding at this step: part of the estimate's error (what the
+        # allowed error must cover), not of the smooth-or-kink decision.
+        resolution = 8 * eps * np.broadcast_to(noise, np.shape(f0)) / h
         err = np.abs(d2 - d1) + roundoff
         right = 2 * (fp2 - f0) / (h / 2) - (fp - f0) / h
         left = 2 * (f0 - fm2) / (h / 2) - (f0 - fm) / h
@@ -100,7 +102,7 @@ def derivative(f: Callable[[float], np.ndarray], x: float,
             8 * roundoff)
         smooth = agree & (err <= 1e-6 * scale) & ~settled
         smooth_value = np.where(smooth, central, smooth_value)
-        error = np.where(smooth, err, error)
+        error = np.where(smooth, err + resolution, error)
         settled |= smooth
         low = np.where(settled, low, np.minimum(left, right))
         high = np.where(settled, high, np.maximum(left, right))

@@ -366,7 +366,10 @@ register(LossSpec(
              label="targets with exact zeros (0 log 0 = 0)"),
         Case({"input": np.array([[-1.0, -0.5]]), "target": np.array([[-88.5, -0.25]])},
              {"log_target": True},
-             label="log target -88.5: p is subnormal in float32, the term p (log p - log q) is not"),
+             label="log target -88.5: p is subnormal in float32, p (log p - log q) is not"),
+        Case({"input": np.full((1, 3), -1.0986122886681096),
+              "target": np.array([[1.1125369292536007e-308, 0.5, 0.5]])},
+             label="a subnormal float64 target probability (its term is normal)"),
     ),
     implementations=("torch.nn.functional:kl_div",),
     conventions=(
