@@ -74,8 +74,8 @@ class NotApplicable(Exception):
 
 class OutsideDomain(Exception):
     """The case (or a relation's transformed case) is outside the spec's domain in the tested
-    dtype: no value is owed there, so it is neither a pass nor a failure, and Hypothesis is told
-    to reject it (shrinking never walks onto it)."""
+    dtype: no value is owed there, so it is neither a pass nor a failure, and the case returns
+    like a passing one (shrinking never walks onto it)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

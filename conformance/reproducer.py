@@ -84,17 +84,9 @@ def _import_lines(path: str) -> list[str]:
     """Lines that bind `fn` to the target named by 'module:qualname' or 'file.py:qualname'."""
     module, _, qualname = path.partition(":")
     head, _, attr = qualname.rpartition(".")
-    if module.endswith(".py"):
-        location = str(Path(module).resolve())
-        return [
-            "import importlib.util, sys",
-            f"_spec = importlib.util.spec_from_file_location({Path(module).stem!r},"
-            f" {location!r})",
-            "_module = importlib.util.module_from_spec(_spec)",
-            "sys.modules[_spec.name] = _module",
-            "_spec.loader.exec_module(_module)",
-            f"fn = _module.{qualname}",
-        ]
+    if module.endswith(".py"):  # by absolute path, through the CLI's own loader
+        return ["from conformance.cli import load_target",
+                f"fn = load_target({f'{Path(module).resolve()}:{qualname}'!r})"]
     if head:
         return [f"from {module} import {head.split('.')[0]}", f"fn = {qualname}"]
     return [f"from {module} import {attr} as fn"]

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from conformance.case import Case
+from conformance.case import Case, dtype_name
 from conformance.timing import timed
 from conformance.tolerance import DEFAULT_RULE, ToleranceRule
 from reference.reduction import reduce
@@ -123,11 +123,9 @@ class LossSpec:
         with np.errstate(all="ignore"), timed("reference"):
             value = np.asarray(fn(*case.inputs.values(), **case.params, **kwargs),
                                dtype=np.float64)
-        if value.flags.writeable and value.base is None:
-            value.flags.writeable = False
-        else:
-            value = value.copy()
-            value.flags.writeable = False
+        if value.base is not None or not value.flags.writeable:
+            value = value.copy()  # not ours to freeze: the reference may keep it
+        value.flags.writeable = False
         if len(_REFERENCE_MEMO) >= _MEMO_SIZE:
             del _REFERENCE_MEMO[next(iter(_REFERENCE_MEMO))]
         _REFERENCE_MEMO[key] = (case, fn, value)
@@ -176,7 +174,7 @@ class LossSpec:
             if why:
                 return why
         if not self.fits(case, dtype):
-            return f"beyond {str(dtype).removeprefix('torch.')}'s range"
+            return f"beyond {dtype_name(dtype)}'s range"
         for reduction in self.calls:
             value = self.call_reference(case, reduction)
             nan_ok = np.asarray(self.expects_nan(case, reduction), dtype=bool)

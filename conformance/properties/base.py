@@ -33,7 +33,6 @@ def in_range(expected: np.ndarray, dtype: torch.dtype) -> np.ndarray:
         return expected
     with np.errstate(all="ignore"):
         rounded = torch.from_numpy(np.array(expected)).to(dtype).double().numpy()
-    rounded = rounded.reshape(expected.shape)  # ascontiguousarray makes a 0-d array 1-d
     return np.where(np.isinf(rounded) & np.isfinite(expected), rounded, expected)
 
 
