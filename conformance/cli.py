@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance import deviations, export
+from conformance import deviations, export, parallel
 from conformance.case import DTYPES
 from conformance.profiles import PROFILES
 from conformance.report import CONFORMS, NO_EVIDENCE, NONCONFORMING, Report
-from conformance.runner import DEFAULT_DTYPES, OptionError, check
+from conformance.runner import DEFAULT_DTYPES, OptionError, check, select_properties
 from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
 
 EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE, EXIT_NO_EVIDENCE = 0, 1, 2, 3
@@ -81,6 +81,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        return parallel.workers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _writable(path: str | None) -> None:
     """Fail before a long run, not after it, when the report cannot be written."""
     if path and not Path(path).resolve().parent.is_dir():
@@ -98,6 +105,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed")
     parser.add_argument("--no-shrink", dest="shrink", action="store_false",
                         help="report the first failing input, not a minimal one (faster)")
+    parser.add_argument("--shrink-budget", type=float, default=10.0, metavar="SECONDS",
+                        help="how long one failing check may spend shrinking its input; then"
+                             " the smallest failing input reached is reported (default 10)")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds one call of the target may take (default 10)")
     parser.add_argument("--json", dest="json_path", default=None,
@@ -107,6 +117,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                              " implementations/deviations.toml)")
     parser.add_argument("--no-deviations", action="store_true",
                         help="accept no deviation: every failure counts")
+    parser.add_argument("-n", "--workers", type=_workers, default=1,
+                        help="worker processes: a count or 'auto' (one per CPU); the verdicts"
+                             " and reports are those of one process (default 1)")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,6 +130,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "timeout": args.timeout,
         "shrink": args.shrink,
+        "shrink_budget": args.shrink_budget,
     }
 
 
@@ -178,8 +192,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     fn = load_target(args.target)
     _writable(args.json_path)
     entries = _deviation_entries(args)
-    report = check(fn, spec, properties=args.properties, target_path=args.target,
-                   known=entries, **_options(args))
+    if args.workers > 1:
+        props = select_properties(spec, args.properties)
+        options = {**_options(args), "known": entries}
+        dtypes = options.pop("dtypes")
+        units = [parallel.Unit(i, args.target, spec.name, dtype, (prop.name,), options)
+                 for i, (dtype, prop) in enumerate((d, p) for d in dtypes for p in props)]
+        parts = [(u, r) for u, r in parallel.run_units(_slow_first(units), args.workers)
+                 if isinstance(r, Report)]
+        report = parallel.merge(parts)
+    else:
+        report = check(fn, spec, properties=args.properties, target_path=args.target,
+                       known=entries, **_options(args))
     outcome = deviations.apply([report], entries, complete=False)
     print(report)
     for line in outcome.lines():
@@ -256,16 +280,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = _deviation_entries(args)
     options = _options(args)
     pairs, versions = _targets(specs, args.libraries)
-    reports: list[Report] = []
     start = time.perf_counter()
-    for i, (spec, path) in enumerate(pairs):
-        _progress(i, len(pairs), start, f"{spec.name} ({path})")
-        try:
-            fn = load_target(path)
-        except UsageError as exc:
-            print(f"{spec.name}: {path} not available ({exc}); counted as skipped")
-            continue
-        reports.append(check(fn, spec, target_path=path, known=entries, **options))
+    if args.workers > 1:
+        reports = _run_parallel(pairs, entries, options, args.workers, start)
+    else:
+        reports = []
+        for i, (spec, path) in enumerate(pairs):
+            _progress(i, len(pairs), start, f"{spec.name} ({path})")
+            try:
+                fn = load_target(path)
+            except UsageError as exc:
+                print(f"{spec.name}: {path} not available ({exc}); counted as skipped")
+                continue
+            reports.append(check(fn, spec, target_path=path, known=entries, **options))
     _progress(len(pairs), len(pairs), start, "done")
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -300,6 +327,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     if bad:
         return EXIT_NONCONFORMING
     return EXIT_OK if len(unproven) < len(reports) else EXIT_NO_EVIDENCE
+
+
+def _slow_first(units: list[parallel.Unit]) -> list[parallel.Unit]:
+    """Box losses, wide dtypes and gradients first: no long unit should start last."""
+    def key(unit: parallel.Unit) -> tuple[bool, bool, bool]:
+        return (get_spec(unit.spec).family != "boxes", unit.dtype in ("float16", "bfloat16"),
+                unit.properties != ("gradient_matches_reference",))
+
+    return sorted(units, key=key)
+
+
+def _run_parallel(pairs: list[tuple[LossSpec, str]], entries: list[deviations.Deviation],
+                  options: dict[str, Any], workers: int, start: float) -> list[Report]:
+    """`run`'s checks, one unit per target x dtype, over `workers` processes."""
+    options = {**options, "known": entries}
+    dtypes = options.pop("dtypes")
+    units = [parallel.Unit(i * len(dtypes) + j, path, spec.name, dtype, None, options)
+             for i, (spec, path) in enumerate(pairs) for j, dtype in enumerate(dtypes)]
+    finished: list[parallel.Unit] = []
+
+    def done(unit: parallel.Unit) -> None:
+        finished.append(unit)
+        _progress(len(finished), len(units), start, f"{unit.spec} ({unit.target})")
+
+    parts: dict[int, list[tuple[parallel.Unit, Report]]] = {}
+    missing: dict[int, str] = {}
+    for unit, outcome in parallel.run_units(_slow_first(units), workers, done):
+        pair = unit.order // len(dtypes)
+        if isinstance(outcome, Report):
+            parts.setdefault(pair, []).append((unit, outcome))
+        else:
+            missing[pair] = outcome
+    for pair, why in sorted(missing.items()):
+        spec, path = pairs[pair]
+        print(f"{spec.name}: {path} not available ({why}); counted as skipped")
+    return [parallel.merge(parts[pair]) for pair in sorted(parts)]
 
 
 def _without_other_outputs(argv: Sequence[str]) -> list[str]:

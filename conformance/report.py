@@ -26,6 +26,7 @@ class Failure:
     reproducer: str
     comparison: Comparison | None = None
     shrunk: bool = True  # False: the first failing input found (--no-shrink), not a minimal one
+    shrink_stopped: float | None = None  # the shrink budget (s), where it ran out first
 
     @property
     def input_label(self) -> str:
@@ -33,6 +34,9 @@ class Failure:
             return self.case.label
         if self.case.label:
             return f"edge case {self.case.label!r}"
+        if self.shrunk and self.shrink_stopped is not None:
+            return (f"smallest failing input within the {self.shrink_stopped:g} s shrink budget"
+                    " (shrinking stopped there)")
         return "minimal (shrunk) input" if self.shrunk else "first failing input (not shrunk)"
 
     def __str__(self) -> str:

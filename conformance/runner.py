@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import time
-import traceback
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
-from hypothesis import given
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
 
 from conformance import reproducer
 from conformance.case import DTYPES, Case, dtype_name
-from conformance.guard import (
-    GuardedTarget,
-    NotApplicable,
-    OutsideDomain,
-    PropertyFailure,
-    TargetHung,
-)
+from conformance.cells import Cell, result_of, run_cells
+from conformance.guard import GuardedTarget, OutsideDomain, PropertyFailure
 from conformance.profiles import hypothesis_settings, profile_name
 from conformance.properties.base import Context, Property
-from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult, Report
+from conformance.report import ERROR, PASSED, SKIPPED, Failure, PropertyResult, Report
 from conformance.spec import LossSpec, get_spec
 
 if TYPE_CHECKING:
@@ -60,122 +51,19 @@ def _devices(devices: str | Iterable[str]) -> tuple[list[str], list[str]]:
     return usable, notes
 
 
-@dataclass
-class _Progress:
-    drawn: int = 0  # cases offered to the property: edge cases and Hypothesis' draws
-    examples: int = 0
-    outside: Counter[str] = field(default_factory=Counter)  # why: no value is owed there
-    unused: int = 0  # cases the property's own preparation cannot use
-    not_applicable: int = 0  # cases the target's library does not support
-    why_not: str = ""
-    usage: float = 0.0
-    current: Case | None = None
-
-
-def _no_evidence(progress: _Progress) -> str:
-    """Why no example applied: how many cases were drawn, and what became of them."""
-    parts = []
-    if progress.not_applicable:
-        parts.append(f"{progress.not_applicable} not applicable to the target"
-                     f" ({progress.why_not})")
-    parts += [f"{n} {why}" for why, n in progress.outside.most_common()]
-    if progress.unused:
-        parts.append(f"{progress.unused} unusable by this property")
-    return f"no evidence: 0 of {progress.drawn} drawn cases applied" + (
-        f" ({'; '.join(parts)})" if parts else "")
-
-
-def _run_property(
-    ctx: Context, prop: Property, fn: Callable[..., Any], settings: Any, seed: int | None,
-    path: str | None = None, generate: bool = True, shrink: bool = True,
-) -> PropertyResult:
-    spec = ctx.spec
-    progress = _Progress()
-    result = PropertyResult(spec.name, prop.name, ctx.dtype_name, ctx.device, PASSED)
-    start = time.perf_counter()
-    reason = prop.not_applicable(ctx)
-    if reason is not None:
-        result.status, result.reason = SKIPPED, reason
-        return result
-
-    def run_case(case: Case) -> bool:
-        """Check one case; False where it is no example (outside the domain, unusable, n/a)."""
-        progress.drawn += 1
-        prepared = prop.prepare(spec, case)
-        if prepared is None:
-            progress.unused += 1
-            return False
-        rounded = prepared.rounded(ctx.dtype)
-        progress.current = rounded
-        try:
-            ctx.admit(rounded)
-            if not prop.keeps(spec, rounded):
-                raise OutsideDomain(f"outside {prop.name}'s domain once rounded")
-            usage = prop.check(ctx, rounded)
-        except OutsideDomain as exc:
-            progress.outside[exc.reason] += 1
-            return False
-        except NotApplicable as exc:
-            progress.not_applicable += 1
-            progress.why_not = str(exc)
-            return False
-        progress.examples += 1
-        progress.usage = max(progress.usage, usage)
-        return True
-
-    cases = spec.cases()  # built once: Hypothesis validates a new strategy on every draw
-
-    @settings
-    @given(data=st.data())
-    def generated(data: st.DataObject) -> None:
-        # A case that is no example returns like a passing one: Hypothesis only shrinks toward
-        # failing cases, so it never walks onto one outside the domain.
-        run_case(data.draw(cases, label="case"))
-
-    if seed is not None:
-        generated = hypothesis_seed(seed)(generated)
-
-    try:
-        for case in spec.edge_cases:  # named edge cases first, in every profile
-            run_case(case)
-        if generate:
-            generated()
-    except PropertyFailure as failure:
-        case = progress.current
-        assert case is not None
-        progress.examples += 1  # the failing example was checked too
-        reduction = failure.details.get("reduction")
-        result.status = FAILED
-        result.failure = Failure(
-            spec=spec.name, property=prop.name, dtype=ctx.dtype_name, device=ctx.device,
-            message=failure.message, case=case, reduction=reduction,
-            comparison=failure.details.get("comparison"),
-            reproducer=reproducer.build(fn, spec.name, prop.name, case, ctx.dtype, ctx.device,
-                                        reduction, path, layout=prop.layout),
-            shrunk=shrink and case.label is None,
+def select_properties(spec: LossSpec, properties: Iterable[str] | None) -> list[Property]:
+    """The spec's properties named (all when None), in the spec's order."""
+    props = spec.property_list()
+    if properties is None:
+        return props
+    wanted = list(properties)
+    missing = sorted(set(wanted) - {p.name for p in props})
+    if missing:
+        raise OptionError(
+            f"spec {spec.name!r} has no property {', '.join(map(repr, missing))};"
+            f" it has: {', '.join(p.name for p in props)}"
         )
-    except TargetHung:
-        result.status = ERROR
-        result.reason = (
-            f"the target did not return within {ctx.target.timeout}s; its remaining checks"
-            " are skipped"
-        )
-    except Exception as exc:  # an engine or Hypothesis error must not end the whole run
-        result.status = ERROR
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        result.reason = f"the check itself failed: {last}"
-    if result.status == PASSED and progress.examples == 0:
-        result.status = SKIPPED
-        result.reason = _no_evidence(progress)
-
-    result.examples = progress.examples
-    result.drawn = progress.drawn
-    result.outside = dict(progress.outside)
-    result.beyond_range = sum(progress.outside.values())
-    result.not_applicable = progress.not_applicable
-    result.usage = progress.usage
-    result.seconds = time.perf_counter() - start
-    return result
+    return [p for p in props if p.name in wanted]
 
 
 def check(
@@ -192,6 +80,8 @@ def check(
     target_path: str | None = None,
     shrink: bool = True,
     known: Sequence[Deviation] = (),
+    threads: int | None = 1,
+    shrink_budget: float | None = 10.0,
 ) -> Report:
     """Check `fn` against `spec`; never raises for anything the target does.
 
@@ -201,55 +91,97 @@ def check(
     target_path: 'module:attr' the reproducers import the target by (default: fn's own module).
     max_examples: Hypothesis draws per property (0: the spec's named edge cases only).
     shrink: False reports the first failing input found instead of a minimal one (faster).
+    shrink_budget: seconds a failed cell may spend shrinking (None: until minimal); past it,
+    the smallest failing input reached so far is reported, marked as such.
     known: accepted deviations (conformance.deviations); a cell one of them covers is not
     shrunk, since only its verdict matters (deviations.apply marks it afterwards).
+    threads: torch's intra-op threads while checking (restored afterwards). One by default:
+    the inputs are tiny, and waking a thread pool costs more than it saves (parallel runs use
+    processes: `run -n`). None leaves torch's setting alone.
     """
     spec = get_spec(spec)
     chosen = profile_name(profile)
-    # max_examples=0: the spec's named edge cases only, no Hypothesis draws.
-    generate = max_examples != 0
-    settings = hypothesis_settings(chosen, max_examples or None, shrink)
-    quick = hypothesis_settings(chosen, max_examples or None, False)
     report = Report(reproducer.target_name(fn, target_path), spec.name, chosen)
+    plan = _Plan(
+        generating=hypothesis_settings(chosen, max_examples or None, False),
+        shrinking=hypothesis_settings(chosen, max_examples or None, shrink),
+        seed=seed, generate=max_examples != 0,  # 0: the spec's named edge cases only
+        shrink=shrink, shrink_budget=shrink_budget, known=tuple(known), fn=fn,
+        target_name=report.target, path=target_path)
     start = time.perf_counter()
 
     unknown_dtypes = [d for d in dtypes if d not in DTYPES]
     if unknown_dtypes:
         raise OptionError(f"unknown dtype(s) {unknown_dtypes}; choose from {', '.join(DTYPES)}")
-    props = spec.property_list()
-    if properties is not None:
-        wanted = list(properties)
-        missing = sorted(set(wanted) - {p.name for p in props})
-        if missing:
-            raise OptionError(
-                f"spec {spec.name!r} has no property {', '.join(map(repr, missing))};"
-                f" it has: {', '.join(p.name for p in props)}"
-            )
-        props = [p for p in props if p.name in wanted]
+    props = select_properties(spec, properties)
     usable, report.notes = _devices(devices)
 
     target = GuardedTarget(fn, timeout)
-    for device in usable:
-        for dtype in dtypes:
-            ctx = Context(spec, target, DTYPES[dtype], device)
-            for prop in props:
-                if spec.dtypes is not None and dtype not in spec.dtypes:
-                    report.results.append(PropertyResult(
-                        spec.name, prop.name, dtype, device, SKIPPED,
-                        reason=f"the spec is defined for {', '.join(spec.dtypes)} only"))
-                    continue
-                if target.hung_on is not None:
-                    report.results.append(PropertyResult(
-                        spec.name, prop.name, dtype, device, ERROR,
-                        reason="skipped: the target hung earlier in this run"))
-                    continue
-                cell = PropertyResult(spec.name, prop.name, dtype, device, PASSED)
-                covered = any(d.covers(report.target, cell) and not d.params for d in known)
-                report.results.append(_run_property(
-                    ctx, prop, fn, quick if covered else settings, seed, target_path,
-                    generate=generate, shrink=shrink and not covered))
+    with _intra_op_threads(threads):
+        for device in usable:
+            for dtype in dtypes:
+                report.results += _run_dtype(
+                    Context(spec, target, DTYPES[dtype], device), props, plan)
     report.seconds = time.perf_counter() - start
     return report
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The options of one check() that each dtype's cells need."""
+
+    generating: Any  # Hypothesis settings without shrinking
+    shrinking: Any  # ... and with it
+    seed: int | None
+    generate: bool
+    shrink: bool
+    shrink_budget: float | None
+    known: tuple[Deviation, ...]
+    fn: Callable[..., Any]
+    target_name: str
+    path: str | None
+
+
+def _run_dtype(ctx: Context, props: list[Property], plan: _Plan) -> list[PropertyResult]:
+    """The rows of one (device, dtype): skipped cells, and the others checked together."""
+    spec, dtype = ctx.spec, ctx.dtype_name
+    rows: dict[str, PropertyResult] = {}
+    cells: list[Cell] = []
+    for prop in props:
+        if spec.dtypes is not None and dtype not in spec.dtypes:
+            rows[prop.name] = PropertyResult(
+                spec.name, prop.name, dtype, ctx.device, SKIPPED,
+                reason=f"the spec is defined for {', '.join(spec.dtypes)} only")
+        elif ctx.target.hung_on is not None:
+            rows[prop.name] = PropertyResult(
+                spec.name, prop.name, dtype, ctx.device, ERROR,
+                reason="skipped: the target hung earlier in this run")
+        elif (why := prop.not_applicable(ctx)) is not None:
+            rows[prop.name] = PropertyResult(spec.name, prop.name, dtype, ctx.device, SKIPPED,
+                                             reason=why)
+        else:
+            # A cell an accepted deviation covers is not shrunk: only its verdict matters
+            # (deviations.apply marks it afterwards).
+            row = PropertyResult(spec.name, prop.name, dtype, ctx.device, PASSED)
+            covered = any(d.covers(plan.target_name, row) and not d.params for d in plan.known)
+            cells.append(Cell(prop, shrink=plan.shrink and not covered))
+    run_cells(ctx, cells, generating=plan.generating, shrinking=plan.shrinking, seed=plan.seed,
+              generate=plan.generate, shrink_budget=plan.shrink_budget)
+    for cell in cells:
+        rows[cell.prop.name] = result_of(ctx, cell, plan.fn, plan.path)
+    return [rows[prop.name] for prop in props]
+
+
+@contextmanager
+def _intra_op_threads(threads: int | None) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if threads is not None and threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def assert_conforms(fn: Callable[..., Any], spec: str | LossSpec, **options: Any) -> Report:

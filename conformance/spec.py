@@ -23,6 +23,16 @@ def _elementwise_magnitude(case: Case, reference_none: np.ndarray) -> np.ndarray
     return np.abs(reference_none)
 
 
+def each_element(case: Case, name: str) -> tuple[int, ...]:
+    """`separable` for elementwise losses: each output element reads one input element."""
+    return ()
+
+
+def each_box(case: Case, name: str) -> tuple[int, ...]:
+    """`separable` for losses of (..., 4) boxes: each output element reads one box."""
+    return (-1,)
+
+
 SUBGRADIENT_CONVENTIONS = ("interval", "midpoint")
 
 # The reason given for a case whose reference is NaN or infinite with no NaN declared: a gap in
@@ -75,6 +85,15 @@ class LossSpec:
     # The loss with the spec's constants frozen at a case (CIoU's alpha): base case ->
     # (perturbed case, reduction) -> values. None: the reference itself.
     gradient_reference: Callable[[Case], Callable[[Case, str | None], np.ndarray]] | None = None
+    # The axes of a differentiable input that one element of the unreduced output reads
+    # together (case, input name) -> axes; the output's shape is the input's without them, and
+    # each output element depends on the input only through its own slice along them:
+    # elementwise losses (each_element: no axis), box-pair losses (each_box: a box's four
+    # coordinates), losses of (N, C, ...) scores (the class axis). The gradient property then
+    # moves one coordinate of every slice at once: one set of reference calls gives all their
+    # derivatives. None: one coordinate at a time. A wrong declaration would mix derivatives
+    # (tests/test_gradient_moves.py checks every declaration against one at a time).
+    separable: Callable[[Case, str], tuple[int, ...]] | None = None
     # Where the gradient property looks: a map that keeps cases off points where a one-
     # coordinate finite difference cannot see the generalized gradient (a zero-width box).
     gradient_domain: Callable[[Case], Case] | None = None

@@ -101,9 +101,10 @@ def test_a_hanging_target_times_out_and_the_rest_is_skipped():
     report = conformance.check(hangs, BCE, dtypes=("float32", "float64"), timeout=0.3)
     assert time.perf_counter() - start < 10
     assert not report.ok
-    assert all(r.status == ERROR for r in report.results)
-    assert "did not return within 0.3s" in report.results[0].reason
-    assert all("hung earlier" in r.reason for r in report.results[1:])
+    ran = [r for r in report.results if not r.reason.startswith("compares a non-CPU device")]
+    assert all(r.status == ERROR for r in ran)
+    assert "did not return within 0.3s" in ran[0].reason
+    assert all("hung earlier" in r.reason for r in ran[1:])
 
 
 def test_an_in_place_edit_names_the_argument():

@@ -137,6 +137,33 @@ def test_kl_div_gradient_near_its_minimum_is_within_the_oracle_error():
     assert found is None
 
 
+def test_a_kink_of_a_box_far_narrower_than_its_coordinate_is_read_below_its_width():
+    # Touching boxes at x = 3219, the left one 1e-3 wide: the one-sided derivative at the kink
+    # was read at steps of |x| * 1e-6 = 3e-3, past the narrow box's other edge (a false alarm
+    # on our own iou_loss, found when box drawing moved to conformance.elements).
+    found = recheck(boxes.iou_loss, "iou_loss", "gradient_matches_reference",
+                    {"boxes1": torch.tensor([[3219.6815504087776, -0.05, 3219.682550408778, 0.05]],
+                                            dtype=torch.float64),
+                     "boxes2": torch.tensor([[3219.682550408778, -0.05, 3222.914972587332, 0.05]],
+                                            dtype=torch.float64)},
+                    verbose=False)
+    assert found is None
+
+
+def test_a_kink_read_at_a_tiny_step_is_not_drowned_in_rounding():
+    # The other side of the test above: touching boxes of ordinary size, where the shortest
+    # steps' rounding (8 eps |f| / h, 2e-7 at h = 1e-8) exceeds a kink's old fixed error
+    # allowance. The kink is read where its one-sided derivatives are steadiest.
+    unit = [-0.05, -0.05, 0.05, 0.05]
+    found = recheck(boxes.complete_box_iou_loss, "complete_box_iou_loss",
+                    "gradient_matches_reference",
+                    {"boxes1": torch.tensor([unit], dtype=torch.float64),
+                     "boxes2": torch.tensor([[0.05, -0.05, 0.15000000000000002, 333.7124849217484]],
+                                            dtype=torch.float64)},
+                    verbose=False)
+    assert found is None
+
+
 # 6. Memory layout: values properties hand contiguous tensors; layout is its own property.
 def test_transformed_cases_reach_the_target_contiguous():
     transposed = np.arange(6.0).reshape(2, 3).T

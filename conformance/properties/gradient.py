@@ -22,7 +22,10 @@ from conformance.guard import PropertyFailure, gradient, to_numpy
 from conformance.properties.base import Context, Property
 
 MAX_COORDINATES = 12  # finite differences on a deterministic sample of coordinates per input
-STEPS = (1e-3, 1e-4, 1e-5, 1e-6)  # relative to max(1, |x|)
+# Relative to max(1, |x|). A smooth element settles at the first steps; a kink's one-sided
+# derivatives are read at the last, which must be shorter than the distance to the next kink
+# (a box 1e-3 wide at x = 3e3 is 3e-7 of |x| wide; at 1e-6 every step crossed it).
+STEPS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 
 def cotangent(shape: tuple[int, ...]) -> np.ndarray:
@@ -46,10 +49,10 @@ class Derivative:
     kink: bool
 
 
-def _evaluable(f: Callable[[float], np.ndarray]) -> Callable[[float], np.ndarray]:
+def _evaluable(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     """f, with a point outside the reference's domain (p < 0, say) mapped to NaN."""
 
-    def safe(x: float) -> np.ndarray:
+    def safe(x: np.ndarray) -> np.ndarray:
         try:
             return np.asarray(f(x), dtype=np.float64)
         except (ValueError, ZeroDivisionError, FloatingPointError):
@@ -58,15 +61,19 @@ def _evaluable(f: Callable[[float], np.ndarray]) -> Callable[[float], np.ndarray
     return safe
 
 
-def derivative(f: Callable[[float], np.ndarray], x: float,
-               noise: np.ndarray | float = 0.0) -> Derivative | None:
-    """d sum(f) / d x at x, for f returning the weighted elements of an output.
+def derivatives(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, owner: np.ndarray,
+                noise: np.ndarray | float = 0.0) -> list[Derivative | None]:
+    """d sum(f) / d x_k at x for each moved coordinate k, for f(moved values) returning the
+    weighted elements of an output, where `owner` (the output's shape) says which coordinate
+    each output element depends on (-1: none of them). One coordinate: owner is all 0.
+    Several: each output element depends on one of them only (a separable loss), so moving
+    them all at once gives every derivative from one set of calls.
 
     Each output element is classified on its own: smooth (one-sided derivatives agree and two
     steps agree) or kinked (one-sided derivatives stable but different). A kink in a sum of
     elements is the sum of the elements' intervals, so torch's tie-breaking in one element and
-    a kink of the opposite convexity in another are both within bounds. None where f cannot be
-    evaluated around x (a domain boundary).
+    a kink of the opposite convexity in another are both within bounds. None for a coordinate
+    around which f cannot be evaluated (a domain boundary).
 
     `noise`: the elementwise scale of f's own rounding error, where it exceeds |f| (a value
     that is a small difference of larger terms, like KL's t log t - t x near its minimum): the
@@ -74,51 +81,121 @@ def derivative(f: Callable[[float], np.ndarray], x: float,
     more than that over h."""
     f = _evaluable(f)
     f0 = f(x)
-    if not np.all(np.isfinite(f0)):
-        return None
-    smooth_value = np.zeros(np.shape(f0))
-    settled = np.zeros(np.shape(f0), dtype=bool)
-    low = high = error = np.zeros(np.shape(f0))
+    shape = np.shape(owner) if np.ndim(owner) else np.shape(f0)
+    owner = np.broadcast_to(owner, shape)
+    mine = owner >= 0
+    undefined = np.zeros(len(x), dtype=bool)
+
+    def defined(*values: np.ndarray) -> np.ndarray:
+        """Per output element: finite in every value (a scalar NaN: nowhere)."""
+        ok = np.ones(shape, dtype=bool)
+        for v in values:
+            ok &= np.broadcast_to(np.isfinite(v), shape)
+        return ok
+
+    undefined[np.unique(owner[mine & ~defined(f0)])] = True
+    smooth_value = np.zeros(shape)
+    settled = ~mine
+    low = high = error = np.zeros(shape)
+    # A kink's one-sided derivatives come from the step where they are most stable: the
+    # smallest change from the previous step plus rounding (too long a step crosses the next
+    # kink, too short a one drowns in rounding). That change is their error.
+    previous_left = previous_right = np.full(shape, np.nan)
+    kink_error = np.full(shape, np.inf)
+    steady = np.zeros(shape, dtype=bool)  # kinks whose one-sided derivatives stopped moving
     eps = np.finfo(np.float64).eps
+    steps = np.maximum(1.0, np.abs(x))
     for relative in STEPS:
-        h = relative * max(1.0, abs(x))
-        fp, fm, fp2, fm2 = f(x + h), f(x - h), f(x + h / 2), f(x - h / 2)
-        if not all(np.all(np.isfinite(v)) for v in (fp, fm, fp2, fm2)):
-            return None
-        d1, d2 = (fp - fm) / (2 * h), (fp2 - fm2) / h
-        central = (4 * d2 - d1) / 3
-        # Truncation (the two estimates' difference) plus the rounding of f, amplified by 1/h.
-        roundoff = 8 * eps * np.maximum(np.abs(f0), np.maximum(np.abs(fp), np.abs(fm))) / h
-        # The reference's own rounding at this step: part of the estimate's error (what the
-        # allowed error must cover), not of the smooth-or-kink decision.
-        resolution = 8 * eps * np.broadcast_to(noise, np.shape(f0)) / h
-        err = np.abs(d2 - d1) + roundoff
-        right = 2 * (fp2 - f0) / (h / 2) - (fp - f0) / h
-        left = 2 * (f0 - fm2) / (h / 2) - (f0 - fm) / h
-        scale = np.abs(central) + np.abs(f0) * 1e-3 + 1e-12
-        # A kink shows in the one-sided derivatives, not in central differences: those see the
-        # average of the two sides and agree with themselves at every step (|x| at 0).
-        agree = np.abs(right - left) <= 1e-6 * (np.abs(right) + np.abs(left) + scale) + (
-            8 * roundoff)
-        smooth = agree & (err <= 1e-6 * scale) & ~settled
+        h_moved = relative * steps
+        h = np.where(mine, h_moved[np.maximum(owner, 0)], 1.0)
+        fp, fm = f(x + h_moved), f(x - h_moved)
+        fp2, fm2 = f(x + h_moved / 2), f(x - h_moved / 2)
+        undefined[np.unique(owner[mine & ~defined(fp, fm, fp2, fm2)])] = True
+        if undefined.all():
+            break
+        with np.errstate(invalid="ignore"):
+            d1, d2 = (fp - fm) / (2 * h), (fp2 - fm2) / h
+            central = (4 * d2 - d1) / 3
+            # Truncation (the two estimates' difference) plus the rounding of f, amplified by
+            # 1/h.
+            roundoff = 8 * eps * np.maximum(np.abs(f0), np.maximum(np.abs(fp), np.abs(fm))) / h
+            # The reference's own rounding at this step: part of the estimate's error (what the
+            # allowed error must cover), not of the smooth-or-kink decision.
+            resolution = 8 * eps * np.broadcast_to(noise, shape) / h
+            err = np.abs(d2 - d1) + roundoff
+            right = 2 * (fp2 - f0) / (h / 2) - (fp - f0) / h
+            left = 2 * (f0 - fm2) / (h / 2) - (f0 - fm) / h
+            scale = np.abs(central) + np.abs(f0) * 1e-3 + 1e-12
+            # A kink shows in the one-sided derivatives, not in central differences: those see
+            # the average of the two sides and agree with themselves at every step (|x| at 0).
+            agree = np.abs(right - left) <= 1e-6 * (np.abs(right) + np.abs(left) + scale) + (
+                8 * roundoff)
+            smooth = agree & (err <= 1e-6 * scale) & ~settled
         smooth_value = np.where(smooth, central, smooth_value)
         error = np.where(smooth, err + resolution, error)
-        settled |= smooth
-        low = np.where(settled, low, np.minimum(left, right))
-        high = np.where(settled, high, np.maximum(left, right))
-        if settled.all():
+        settled = settled | smooth
+        with np.errstate(invalid="ignore"):
+            change = np.abs(right - previous_right) + np.abs(left - previous_left) + roundoff
+            steadier = ~settled & (change < kink_error)
+        low = np.where(steadier, np.minimum(left, right), low)
+        high = np.where(steadier, np.maximum(left, right), high)
+        kink_error = np.where(steadier, change, kink_error)
+        steady |= ~settled & (change <= 1e-9 * (np.abs(left) + np.abs(right)) + 2 * roundoff)
+        previous_left, previous_right = left, right
+        if (settled | steady).all():
             break
-    kinked = ~settled
-    total_smooth = float(np.sum(smooth_value[settled]))
-    total_error = float(np.sum(error[settled]) + 1e-6 * np.sum(
-        (np.abs(low) + np.abs(high))[kinked]))
-    return Derivative(
-        value=total_smooth,
-        low=total_smooth + float(np.sum(low[kinked])),
-        high=total_smooth + float(np.sum(high[kinked])),
-        error=total_error,
-        kink=bool(kinked.any()),
-    )
+    found: list[Derivative | None] = []
+    for k in range(len(x)):
+        if undefined[k]:
+            found.append(None)
+            continue
+        ours = owner == k
+        smooth_part, kinked = ours & settled, ours & ~settled
+        total_smooth = float(np.sum(smooth_value[smooth_part]))
+        found.append(Derivative(
+            value=total_smooth,
+            low=total_smooth + float(np.sum(low[kinked])),
+            high=total_smooth + float(np.sum(high[kinked])),
+            error=float(np.sum(error[smooth_part]) + np.sum(
+                (1e-6 * (np.abs(low) + np.abs(high)) + kink_error)[kinked])),
+            kink=bool(kinked.any()),
+        ))
+    return found
+
+
+def derivative(f: Callable[[float], np.ndarray], x: float,
+               noise: np.ndarray | float = 0.0) -> Derivative | None:
+    """d sum(f) / d x at x: `derivatives` for one coordinate."""
+    return derivatives(lambda v: f(float(v[0])), np.array([x]), np.zeros((), dtype=int),
+                       noise)[0]
+
+
+def moves(coordinates: np.ndarray, input_shape: tuple[int, ...], output_shape: tuple[int, ...],
+          axes: tuple[int, ...] | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The coordinates to move together, each set with the owner map `derivatives` takes.
+
+    `axes`: the input's axes one output element reads together (the spec's `separable`), or
+    None. A sampled coordinate then moves with the same position in every other slice, so the
+    check covers more coordinates in fewer calls. Each sampled coordinate alone where nothing
+    is declared, or where the output's shape is not the input's without those axes."""
+    rank = len(input_shape)
+    alone = [(np.array([c]), np.zeros(output_shape, dtype=int)) for c in coordinates]
+    if axes is None or not output_shape:
+        return alone
+    read = sorted({a % rank for a in axes})
+    kept = [a for a in range(rank) if a not in read]
+    if tuple(input_shape[a] for a in kept) != tuple(output_shape):
+        return alone
+    index = np.indices(input_shape).reshape(rank, -1)
+    owner = np.ravel_multi_index(tuple(index[kept]), output_shape)
+    position = (np.ravel_multi_index(tuple(index[read]), tuple(input_shape[a] for a in read))
+                if read else np.zeros_like(owner))
+    outer = np.arange(int(np.prod(output_shape, dtype=int))).reshape(output_shape)
+    sets = []
+    for p in np.unique(position[np.asarray(coordinates, dtype=int)]):
+        flats = np.flatnonzero(position == p)
+        sets.append((flats[np.argsort(owner[flats])], outer))
+    return sets
 
 
 def _reduction_weights(spec, case: Case, reduction: str | None, cotangent_: np.ndarray,
@@ -128,6 +205,57 @@ def _reduction_weights(spec, case: Case, reduction: str | None, cotangent_: np.n
         return cotangent_
     factor = 1.0 if reduction == "sum" else 1.0 / spec.denominator(case, reduction)
     return float(cotangent_) * factor * np.ones(elementwise_shape)
+
+
+def _elementwise_loss(spec, case: Case) -> Callable[[Case], np.ndarray]:
+    """The elementwise loss as a function of a (moved) case, with the spec's constants frozen
+    at `case` where it declares a gradient_reference (CIoU's alpha)."""
+    if spec.gradient_reference:
+        frozen = spec.gradient_reference(case)
+        return lambda at: np.asarray(frozen(at, spec.elementwise_reduction))
+    return lambda at: spec.call_reference(at, spec.elementwise_reduction)
+
+
+def reference_derivatives(
+    spec, case: Case, name: str, linear: np.ndarray, axes: tuple[int, ...] | None,
+    perturbed: dict[tuple[bytes, bytes], np.ndarray] | None = None,
+) -> list[tuple[int, Derivative]]:
+    """The float64 reference's derivatives of sum(linear * elementwise loss) along the checked
+    coordinates of input `name` (flat index, derivative); coordinates around which the
+    reference cannot be evaluated are left out. `perturbed` remembers the reference's values
+    at moved points across calls (the reductions weight the same values differently)."""
+    base = case.inputs[name]
+    perturbed = {} if perturbed is None else perturbed
+    loss = _elementwise_loss(spec, case)
+    shape = loss(case).shape
+
+    def loss_at(flats: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        def f(values: np.ndarray) -> np.ndarray:
+            key = (flats.tobytes(), values.tobytes())
+            found = perturbed.get(key)
+            if found is None:
+                moved = base.copy().reshape(-1)
+                moved[flats] = values
+                found = loss(case.with_inputs(**{name: moved.reshape(base.shape)}))
+                perturbed[key] = found
+            return linear * found
+
+        return f
+
+    # The reference's own rounding, elementwise: eps(float64) times the spec's error scale.
+    noise = np.abs(linear) * spec.magnitude(case, spec.call_reference(
+        case, spec.elementwise_reduction))
+    checked: list[tuple[int, Derivative]] = []
+    for flats, owner in moves(_coordinates(base.size), base.shape, shape, axes):
+        found = derivatives(loss_at(flats), base.reshape(-1)[flats], owner, noise)
+        for flat, one in zip(flats, found, strict=True):
+            if one is None and len(flats) > 1:  # moving the others too left the domain
+                alone = np.array([flat])
+                one = derivatives(loss_at(alone), base.reshape(-1)[alone],
+                                  np.zeros(shape, dtype=int), noise)[0]
+            if one is not None:
+                checked.append((int(flat), one))
+    return checked
 
 
 class GradientMatchesReference(Property):
@@ -161,7 +289,7 @@ class GradientMatchesReference(Property):
             position = list(case.inputs).index(name)
             # The reference's elementwise values at perturbed points, shared by the reductions:
             # each one only weights them differently.
-            perturbed: dict[tuple[int, float], np.ndarray] = {}
+            perturbed: dict[tuple[bytes, bytes], np.ndarray] = {}
             for reduction in ctx.calls:
                 if np.any(spec.expects_nan(case, reduction)):
                     continue
@@ -177,10 +305,9 @@ class GradientMatchesReference(Property):
 
     def _compare(self, ctx: Context, case: Case, name: str, reduction: str | None,
                  weights: np.ndarray, grad: np.ndarray,
-                 perturbed: dict[tuple[int, float], np.ndarray]) -> float:
+                 perturbed: dict[tuple[bytes, bytes], np.ndarray]) -> float:
         spec = ctx.spec
         base = case.inputs[name]
-        frozen = spec.gradient_reference(case) if spec.gradient_reference else None
         if grad.shape != base.shape:
             raise PropertyFailure(
                 f"the gradient of {name!r} has shape {grad.shape}, the input {base.shape}",
@@ -195,23 +322,8 @@ class GradientMatchesReference(Property):
                 f" finite (reduction={reduction!r})", reduction=reduction)
 
         elementwise = spec.elementwise_reduction
-        shape = np.shape(frozen(case, elementwise) if frozen
-                         else spec.call_reference(case, elementwise))
-        linear = _reduction_weights(spec, case, reduction, weights, shape)
-
-        def loss_at(flat_index: int) -> Callable[[float], np.ndarray]:
-            def f(value: float) -> np.ndarray:
-                values = perturbed.get((flat_index, value))
-                if values is None:
-                    moved = base.copy().reshape(-1)
-                    moved[flat_index] = value
-                    at = case.with_inputs(**{name: moved.reshape(base.shape)})
-                    values = frozen(at, elementwise) if frozen else spec.call_reference(
-                        at, elementwise)
-                    perturbed[(flat_index, value)] = values
-                return linear * values
-
-            return f
+        linear = _reduction_weights(spec, case, reduction, weights,
+                                    _elementwise_loss(spec, case)(case).shape)
 
         # The gradient's error scale: its own size, and the cotangent's (a derivative of O(1)
         # probabilities computed in this dtype is good to eps in absolute terms, however small).
@@ -226,12 +338,9 @@ class GradientMatchesReference(Property):
         magnitude *= condition
         eps = torch.finfo(ctx.dtype).eps * spec.tolerance.k[ctx.dtype_name]
         usage = 0.0
-        # The reference's own rounding, elementwise: eps(float64) times the spec's error scale.
-        noise = np.abs(linear) * spec.magnitude(case, spec.call_reference(case, elementwise))
-        for flat in _coordinates(base.size):
-            found = derivative(loss_at(int(flat)), float(base.reshape(-1)[flat]), noise)
-            if found is None:
-                continue
+        axes = spec.separable(case, name) if spec.separable else None
+        checked = reference_derivatives(spec, case, name, linear, axes, perturbed)
+        for flat, found in checked:
             got = float(grad.reshape(-1)[flat])
             index = tuple(int(i) for i in np.unravel_index(flat, base.shape))
             scale = abs(found.high) + abs(found.low) + magnitude

@@ -25,12 +25,14 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
+from conformance import domains as dom
 from conformance.case import Case
+from conformance.elements import Integers, Law, Power10, Uniform
 from conformance.guard import PropertyFailure, gradient
 from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, register
-from conformance.specs.common import GENERIC, maybe, params, zero_loss
+from conformance.spec import LossSpec, each_box, register
+from conformance.specs.common import GENERIC, choice, maybe, params, zero_loss
 from conformance.tolerance import DEFAULT_RULE
 from reference import boxes as ref
 from reference.reduction import reduce
@@ -39,48 +41,38 @@ MIN_SIDE = 1e-3
 REGIMES = ("overlap", "identical", "inside", "shared_centre", "touching", "distant", "random")
 
 
-def _sides() -> st.SearchStrategy[float]:
-    return st.one_of(st.floats(0.1, 10.0), st.floats(-3.0, 4.0).map(lambda e: 10.0**e))
-
-
-def _coordinate() -> st.SearchStrategy[float]:
-    return st.one_of(st.floats(-20.0, 20.0),
-                     st.builds(lambda s, e: s * 10.0**e, st.sampled_from([1.0, -1.0]),
-                               st.floats(-3.0, 4.0)))
-
-
-@st.composite
-def _box_pair(draw: st.DrawFn, allow_empty: bool) -> tuple[list[float], list[float]]:
-    cx, cy, w, h = draw(_coordinate()), draw(_coordinate()), draw(_sides()), draw(_sides())
-    if allow_empty and draw(st.integers(0, 9)) == 0:
-        w = 0.0  # a degenerate (zero-width) box now and then
-    a = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
-    regime = draw(st.sampled_from(REGIMES))
-    if regime == "identical":
-        return a, list(a)
-    if regime == "inside":
-        k = draw(st.floats(1.0, 4.0))
-        return a, [cx - k * w / 2, cy - k * h / 2, cx + k * w / 2, cy + k * h / 2]
-    if regime == "shared_centre":
-        w2, h2 = draw(_sides()), draw(_sides())
-        return a, [cx - w2 / 2, cy - h2 / 2, cx + w2 / 2, cy + h2 / 2]
-    if regime == "touching":
-        w2, h2 = draw(_sides()), draw(_sides())
-        return a, [a[2], a[1], a[2] + w2, a[1] + h2]
-    if regime == "distant":
-        gap = draw(st.floats(1.0, 1e4))
-        return a, [a[2] + gap, a[3] + gap, a[2] + gap + w, a[3] + gap + h]
-    if regime == "overlap":
-        fx, fy = draw(st.floats(-1.0, 1.0)), draw(st.floats(-1.0, 1.0))
-        return a, [a[0] + fx * w, a[1] + fy * h, a[2] + fx * w, a[3] + fy * h]
-    cx2, cy2, w2, h2 = draw(_coordinate()), draw(_coordinate()), draw(_sides()), draw(_sides())
-    return a, [cx2 - w2 / 2, cy2 - h2 / 2, cx2 + w2 / 2, cy2 + h2 / 2]
+SIDES = Uniform(0.1, 10.0) | Power10(-3.0, 4.0)
+COORDINATES = Uniform(-20.0, 20.0) | Power10(-3.0, 4.0, signed=True)
 
 
 @st.composite
 def _boxes(draw: st.DrawFn, allow_empty: bool, n: int) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [draw(_box_pair(allow_empty)) for _ in range(n)]
-    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    """n pairs (A, B), each pair in one of REGIMES; every quantity is drawn for all n pairs at
+    once (conformance.elements)."""
+
+    def many(law: Law) -> np.ndarray:
+        return draw(dom.array((n,), law))
+
+    cx, cy, w, h = many(COORDINATES), many(COORDINATES), many(SIDES), many(SIDES)
+    if allow_empty:
+        w = np.where(many(Integers(0, 9)) == 9, 0.0, w)  # a zero-width box now and then
+    a = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+    regime = many(Integers(0, len(REGIMES) - 1)).astype(int)
+    k, gap = many(Uniform(1.0, 4.0)), many(Uniform(1.0, 1e4))
+    fx, fy = many(Uniform(-1.0, 1.0)), many(Uniform(-1.0, 1.0))
+    cx2, cy2, w2, h2 = many(COORDINATES), many(COORDINATES), many(SIDES), many(SIDES)
+    x1, y1, x2, y2 = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    b_of = {
+        "overlap": [x1 + fx * w, y1 + fy * h, x2 + fx * w, y2 + fy * h],
+        "identical": [x1, y1, x2, y2],
+        "inside": [cx - k * w / 2, cy - k * h / 2, cx + k * w / 2, cy + k * h / 2],
+        "shared_centre": [cx - w2 / 2, cy - h2 / 2, cx + w2 / 2, cy + h2 / 2],
+        "touching": [x2, y1, x2 + w2, y1 + h2],
+        "distant": [x2 + gap, y2 + gap, x2 + gap + w, y2 + gap + h],
+        "random": [cx2 - w2 / 2, cy2 - h2 / 2, cx2 + w2 / 2, cy2 + h2 / 2],
+    }
+    every = np.stack([np.stack(b_of[name], axis=-1) for name in REGIMES])  # (regimes, n, 4)
+    return a, every[regime, np.arange(n)]
 
 
 @st.composite
@@ -91,7 +83,7 @@ def _loss_cases(draw: st.DrawFn, allow_empty: bool = True) -> Case:
         b1, b2 = b2, b1
     if n == 1 and draw(st.booleans()):
         b1, b2 = b1[0], b2[0]  # a single (4,) pair
-    eps = draw(maybe(st.sampled_from([1e-7, 0.0, 1e-3])))
+    eps = draw(maybe(choice(1e-7, 0.0, 1e-3)))
     return Case({"boxes1": b1, "boxes2": b2}, params(eps=eps))
 
 
@@ -324,6 +316,7 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         cases=lambda: _loss_cases(allow_empty),
         magnitude=_box_magnitude,
         intermediates=_paired_products,
+        separable=each_box,
         differentiable=("boxes1", "boxes2"),
         nan_expected=_ciou_nan if name == "complete_box_iou_loss" else None,
         domain=_ciou_domain if name == "complete_box_iou_loss" else _empty_union_at_eps_zero,

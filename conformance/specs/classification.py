@@ -12,9 +12,10 @@ from scipy.special import expit
 
 from conformance import domains as dom
 from conformance.case import Case
+from conformance.elements import Uniform
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, register
-from conformance.specs.common import GENERIC, OMIT, maybe, params, zero_loss
+from conformance.spec import LossSpec, each_element, register
+from conformance.specs.common import GENERIC, OMIT, choice, maybe, number, params, zero_loss
 from conformance.specs.transforms import (
     LOGIT_SHIFT_INVARIANCE,
     compose,
@@ -54,8 +55,14 @@ def _bce_cases(draw: st.DrawFn) -> Case:
     return Case({"input": p, "target": y}, params(weight=weight))
 
 
+def _each_sample(case: Case, name: str) -> tuple[int, ...]:
+    """`separable` for (C,), (N, C) and (N, C, d1, ...) scores: a sample reads its classes."""
+    return (dom.class_axis(case.inputs[name].shape),)
+
+
 register(LossSpec(
     name="binary_cross_entropy",
+    separable=each_element,
     family="classification",
     summary="binary cross-entropy on probabilities (torch.nn.functional.binary_cross_entropy)",
     signature="binary_cross_entropy(input, target, weight=None, reduction='mean')",
@@ -104,6 +111,7 @@ def _logits_magnitude_with_pos_weight(case: Case, loss: np.ndarray) -> np.ndarra
 
 register(LossSpec(
     name="binary_cross_entropy_with_logits",
+    separable=each_element,
     family="classification",
     summary="sigmoid + binary cross-entropy on logits, stable for |x| up to 1e4",
     signature=("binary_cross_entropy_with_logits(input, target, weight=None, reduction='mean',"
@@ -144,13 +152,12 @@ def _cross_entropy_cases(draw: st.DrawFn, smoothing: bool = True) -> Case:
     classes = shape[dom.class_axis(shape)]
     x = draw(dom.array(shape, dom.logits()))
     weight = draw(maybe(dom.array((classes,), dom.positive_weights())))
-    label_smoothing = draw(maybe(st.one_of(st.sampled_from([0.0, 0.1, 1.0]),
-                                            st.floats(0.0, 1.0)))) if smoothing else OMIT
+    label_smoothing = draw(maybe(number((0.0, 0.1, 1.0), 0.0, 1.0))) if smoothing else OMIT
     if draw(st.booleans()):
         y = draw(dom.class_probabilities(shape))
         return Case({"input": x, "target": y},
                     params(weight=weight, label_smoothing=label_smoothing))
-    ignore_index = draw(st.one_of(st.just(OMIT), st.sampled_from(IGNORE_INDICES)))
+    ignore_index = draw(maybe(choice(*IGNORE_INDICES)))
     effective = -100 if ignore_index is OMIT else ignore_index
     y = draw(dom.class_indices(dom.without_class_axis(shape), classes, effective))
     return Case({"input": x, "target": y},
@@ -236,6 +243,7 @@ CE_PROPERTIES = (
 
 register(LossSpec(
     name="cross_entropy",
+    separable=_each_sample,
     family="classification",
     summary="softmax cross-entropy, class-index or probability targets",
     signature=("cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean',"
@@ -282,6 +290,7 @@ def _nll_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="nll_loss",
+    separable=_each_sample,
     family="classification",
     summary="negative log-likelihood of log-probabilities with class-index targets",
     signature="nll_loss(input, target, weight=None, ignore_index=-100, reduction='mean')",
@@ -344,6 +353,7 @@ def _log_q_equals_p(case: Case) -> Case:
 
 register(LossSpec(
     name="kl_div",
+    separable=each_element,
     family="classification",
     summary="pointwise KL divergence of log-probabilities from a target distribution",
     signature="kl_div(input, target, reduction='mean', log_target=False)",
@@ -388,10 +398,9 @@ register(LossSpec(
 def _sigmoid_focal_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape())
     x = draw(dom.array(shape, dom.logits()))
-    y = draw(dom.array(shape, st.one_of(dom.binary_targets(), dom.soft_targets())))
-    alpha = draw(maybe(st.one_of(st.sampled_from([-1.0, 0.0, 0.25, 1.0]), st.floats(0.0, 1.0))))
-    gamma = draw(maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0]),
-                                  st.floats(0.0, 5.0))))
+    y = draw(dom.array(shape, dom.binary_targets() | dom.soft_targets()))
+    alpha = draw(maybe(number((-1.0, 0.0, 0.25, 1.0), 0.0, 1.0)))
+    gamma = draw(maybe(number((0.0, 0.5, 1.0, 2.0, 5.0), 0.0, 5.0)))
     return Case({"inputs": x, "targets": y}, params(alpha=alpha, gamma=gamma))
 
 
@@ -404,6 +413,7 @@ TO_BCE = compose(rename_inputs(inputs="input", targets="target"), keep_params())
 
 register(LossSpec(
     name="sigmoid_focal_loss",
+    separable=each_element,
     family="classification",
     summary="focal loss on logits (Lin et al. 2017), torchvision.ops semantics",
     signature="sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction='none')",
@@ -472,9 +482,9 @@ def _softmax_focal_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.class_layout())
     classes = shape[dom.class_axis(shape)]
     x = draw(dom.array(shape, dom.logits()))
-    alpha = draw(maybe(dom.array((classes,), st.floats(0.0, 1.0))))
-    gamma = draw(maybe(st.one_of(st.sampled_from([0.0, 0.5, 2.0]), st.floats(0.0, 5.0))))
-    ignore_index = draw(st.one_of(st.just(OMIT), st.sampled_from(IGNORE_INDICES)))
+    alpha = draw(maybe(dom.array((classes,), Uniform(0.0, 1.0))))
+    gamma = draw(maybe(number((0.0, 0.5, 2.0), 0.0, 5.0)))
+    ignore_index = draw(maybe(choice(*IGNORE_INDICES)))
     effective = -100 if ignore_index is OMIT else ignore_index
     y = draw(dom.class_indices(dom.without_class_axis(shape), classes, effective))
     return Case({"input": x, "target": y},
@@ -494,6 +504,7 @@ def _alpha_as_weight(case: Case) -> Case:
 
 register(LossSpec(
     name="softmax_focal_loss",
+    separable=_each_sample,
     family="classification",
     summary="multi-class focal loss over a softmax, per-class alpha, ignore_index",
     signature=("softmax_focal_loss(input, target, alpha=None, gamma=2.0, ignore_index=-100,"
@@ -552,7 +563,7 @@ def _qfl_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape())
     x = draw(dom.array(shape, dom.logits()))
     y = draw(dom.array(shape, dom.soft_targets()))
-    beta = draw(maybe(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 4.0))))
+    beta = draw(maybe(number((0.0, 0.5, 1.0, 2.0), 0.0, 4.0)))
     return Case({"input": x, "target": y}, params(beta=beta))
 
 
@@ -560,6 +571,7 @@ DROP_ALL = keep_params()
 
 register(LossSpec(
     name="quality_focal_loss",
+    separable=each_element,
     family="classification",
     summary="Quality Focal Loss (Generalized Focal Loss, Li et al. 2020), elementwise form",
     signature="quality_focal_loss(input, target, beta=2.0, reduction='mean')",
@@ -610,6 +622,7 @@ def _balanced_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="balanced_binary_cross_entropy_with_logits",
+    separable=each_element,
     family="classification",
     summary="class-balanced BCE on logits: beta = fraction of negatives per sample (seed 001)",
     signature="balanced_binary_cross_entropy_with_logits(input, target, reduction='mean')",

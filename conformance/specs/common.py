@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -17,9 +19,27 @@ def params(**drawn: object) -> dict[str, object]:
     return {k: v for k, v in drawn.items() if v is not OMIT}
 
 
+# The strategy builders below are cached: Hypothesis validates every new strategy object on its
+# first draw, and a case that built its parameter strategies afresh paid for that on every draw
+# (more than the draw itself). st.floats, st.integers, st.booleans and st.lists cache themselves.
+
+
+@lru_cache(maxsize=1024)
 def maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
     """The parameter, or OMIT (the target's own default)."""
     return st.one_of(st.just(OMIT), strategy)
+
+
+@lru_cache(maxsize=1024)
+def choice(*values: object) -> st.SearchStrategy:
+    """One of these exact values (the first is the simplest)."""
+    return st.sampled_from(values)
+
+
+@lru_cache(maxsize=1024)
+def number(values: tuple[float, ...], lo: float, hi: float) -> st.SearchStrategy[float]:
+    """A named value (a convention's special point) or any float in [lo, hi]."""
+    return st.one_of(st.sampled_from(values), st.floats(lo, hi))
 
 
 def zero_loss(input: np.ndarray, *_: object, reduction: str | None = None,

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from conformance import domains as dom
 from conformance.case import Case
+from conformance.elements import Uniform, Values
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, register
-from conformance.specs.common import GENERIC, maybe, params, zero_loss
+from conformance.spec import LossSpec, each_element, register
+from conformance.specs.common import GENERIC, maybe, number, params, zero_loss
 from reference import ranking as rank_ref
 from reference import regression as ref
 
@@ -42,7 +43,10 @@ SYMMETRY = Relation(
 
 
 # beta = 0 is part of SmoothL1's domain (it is L1); Huber's delta must be positive.
-KINK_PARAMETERS = {"beta": [0.0, 0.5, 1.0, 2.0], "delta": [0.5, 1.0, 2.0]}
+KINK_PARAMETERS = {"beta": (0.0, 0.5, 1.0, 2.0), "delta": (0.5, 1.0, 2.0)}
+# Offsets of a target from its input: |x - y| lands on every kink parameter exactly, or near it.
+NEAR = Uniform(-3.0, 3.0) | Values((0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0))
+SIGNS = Values((1.0, -1.0))
 
 
 @st.composite
@@ -50,13 +54,13 @@ def _pair_cases(draw: st.DrawFn, parameter: str | None = None) -> Case:
     shape = draw(dom.elementwise_shape())
     x = draw(dom.array(shape, dom.logits()))
     # Half the targets sit close to the inputs so that |x - y| crosses beta / delta.
-    near = draw(dom.array(shape, st.floats(-3.0, 3.0)))
+    near = draw(dom.array(shape, NEAR))
     far = draw(dom.array(shape, dom.logits()))
-    y = np.where(draw(dom.array(shape, st.sampled_from([0.0, 1.0]))) > 0, x + near, far)
+    y = np.where(draw(dom.array(shape, dom.booleans(), np.bool_)), x + near, far)
     drawn = {}
     if parameter is not None:
-        drawn = params(**{parameter: draw(maybe(st.one_of(
-            st.sampled_from(KINK_PARAMETERS[parameter]), st.floats(1e-3, 10.0))))})
+        drawn = params(**{parameter: draw(maybe(number(
+            KINK_PARAMETERS[parameter], 1e-3, 10.0)))})
     return Case({"input": x, "target": y}, drawn)
 
 
@@ -97,6 +101,7 @@ def _regression_spec(name: str, summary: str, signature: str, reference_fn: Call
         reference=reference_fn,
         cases=lambda: _pair_cases(parameter),
         magnitude=_slope_magnitude(slope),
+        separable=each_element,
         properties=(*GENERIC, ZERO_AT_EQUALITY, SYMMETRY, *extra),
         edge_cases=edge_cases,
         implementations=(f"torch.nn.functional:{name}",),
@@ -176,8 +181,8 @@ def _ranking_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape(max_dims=1))
     x1 = draw(dom.array(shape, dom.logits()))
     x2 = draw(dom.array(shape, dom.logits()))
-    y = draw(dom.array(shape, st.sampled_from([1.0, -1.0])))
-    margin = draw(maybe(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(-2.0, 5.0))))
+    y = draw(dom.array(shape, SIGNS))
+    margin = draw(maybe(number((0.0, 1.0), -2.0, 5.0)))
     return Case({"input1": x1, "input2": x2, "target": y}, params(margin=margin))
 
 
@@ -193,6 +198,7 @@ def _swap_ranking(case: Case) -> Case:
 
 register(LossSpec(
     name="margin_ranking_loss",
+    separable=each_element,
     family="ranking",
     summary="max(0, -y (x1 - x2) + margin)",
     signature="margin_ranking_loss(input1, input2, target, margin=0.0, reduction='mean')",
@@ -219,13 +225,14 @@ def _hinge_cases(draw: st.DrawFn) -> Case:
     shape = draw(dom.elementwise_shape())
     # Inputs are distances (>= 0): with a negative input the y = 1 term is negative by design.
     x = np.abs(draw(dom.array(shape, dom.logits())))
-    y = draw(dom.array(shape, st.sampled_from([1.0, -1.0])))
-    margin = draw(maybe(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 5.0))))
+    y = draw(dom.array(shape, SIGNS))
+    margin = draw(maybe(number((0.0, 1.0), 0.0, 5.0)))
     return Case({"input": x, "target": y}, params(margin=margin))
 
 
 register(LossSpec(
     name="hinge_embedding_loss",
+    separable=each_element,
     family="ranking",
     summary="x for similar pairs (y = 1), max(0, margin - x) for dissimilar ones (y = -1)",
     signature="hinge_embedding_loss(input, target, margin=1.0, reduction='mean')",

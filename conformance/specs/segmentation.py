@@ -24,15 +24,17 @@ losses:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from conformance import domains as dom
 from conformance.case import Case
+from conformance.elements import Integers
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, register
-from conformance.specs.common import GENERIC, maybe, params
+from conformance.specs.common import GENERIC, choice, maybe, number, params
 from reference import classification as cls_ref
 from reference import segmentation as ref
 
@@ -50,12 +52,20 @@ def _layout(draw: st.DrawFn, max_classes: int = 4) -> tuple[int, ...]:
     return (n, c, *spatial)
 
 
+@lru_cache(maxsize=64)
+def _class_selections(classes: int) -> st.SearchStrategy:
+    """'all', 'present', or a list of distinct class indices."""
+    return st.one_of(st.sampled_from(["all", "present"]),
+                     st.lists(st.integers(0, classes - 1), min_size=1, max_size=classes,
+                              unique=True))
+
+
 @st.composite
 def _labels(draw: st.DrawFn, shape: tuple[int, ...], num_classes: int,
             ignore: bool) -> np.ndarray:
-    labels = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, num_classes - 1)))
+    labels = draw(dom.array(shape, Integers(0, num_classes - 1), np.int64))
     if ignore:
-        hidden = draw(hnp.arrays(np.bool_, shape, elements=st.booleans()))
+        hidden = draw(dom.array(shape, dom.booleans(), np.bool_))
         labels = np.where(hidden, IGNORE, labels)
     return labels
 
@@ -65,7 +75,7 @@ def _region_cases(draw: st.DrawFn, loss: str) -> Case:
     shape = draw(_layout())
     n, c = shape[:2]
     x = draw(dom.array(shape, dom.logits()))
-    activation = draw(st.sampled_from(["softmax", "sigmoid"]))
+    activation = draw(choice("softmax", "sigmoid"))
     drawn: dict[str, object] = {"activation": activation}
     if draw(st.booleans()):
         ignore = draw(st.booleans())
@@ -77,15 +87,13 @@ def _region_cases(draw: st.DrawFn, loss: str) -> Case:
     drawn |= params(
         # smooth is 0 or at least 1e-5: a subnormal smooth vanishes in float32 (s / s = 1 in
         # float64 but 0 / 0 there), a discontinuity of the definition, not of the code.
-        smooth=draw(maybe(st.one_of(st.sampled_from([0.0, 1.0, 1e-5]), st.floats(1e-5, 2.0)))),
+        smooth=draw(maybe(number((0.0, 1.0, 1e-5), 1e-5, 2.0))),
         per_image=draw(maybe(st.booleans())),
         include_background=draw(maybe(st.booleans())),
-        classes=draw(maybe(st.one_of(
-            st.sampled_from(["all", "present"]),
-            st.lists(st.integers(0, c - 1), min_size=1, max_size=c, unique=True)))),
+        classes=draw(maybe(_class_selections(c))),
     )
     if loss == "dice":
-        drawn |= params(form=draw(maybe(st.sampled_from(["standard", "squared"]))))
+        drawn |= params(form=draw(maybe(choice("standard", "squared"))))
     if loss == "tversky":
         # alpha = beta = 0 makes the score TP / TP: 1, but 0 once TP underflows. Keep them apart
         # from 0 so that the value is a continuous function of the inputs.
@@ -363,7 +371,7 @@ def _dice_ce_cases(draw: st.DrawFn) -> Case:
     return Case({"input": x, "target": y}, params(
         lambda_dice=draw(maybe(st.floats(0.0, 2.0))),
         lambda_ce=draw(maybe(st.floats(0.0, 2.0))),
-        smooth=draw(maybe(st.sampled_from([0.0, 1.0]))),
+        smooth=draw(maybe(choice(0.0, 1.0))),
     ) | ({"ignore_index": IGNORE} if ignore else {}))
 
 
@@ -427,9 +435,7 @@ def _lovasz_softmax_cases(draw: st.DrawFn) -> Case:
     ignore = draw(st.booleans())
     y = draw(_labels((n, *shape[2:]), c, ignore))
     return Case({"input": x, "target": y}, params(
-        classes=draw(maybe(st.one_of(
-            st.sampled_from(["all", "present"]),
-            st.lists(st.integers(0, c - 1), min_size=1, max_size=c, unique=True)))),
+        classes=draw(maybe(_class_selections(c))),
         per_image=draw(maybe(st.booleans())),
     ) | ({"ignore_index": IGNORE} if ignore else {}))
 
@@ -503,10 +509,10 @@ def _lovasz_hinge_cases(draw: st.DrawFn) -> Case:
     shape = (draw(st.integers(1, 3)),
              *draw(st.lists(st.integers(1, 5), min_size=1, max_size=2)))
     x = draw(dom.array(shape, dom.logits(100.0)))
-    y = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, 1)))
+    y = draw(dom.array(shape, Integers(0, 1), np.int64))
     drawn = params(per_image=draw(maybe(st.booleans())))
     if draw(st.booleans()):
-        hidden = draw(hnp.arrays(np.bool_, shape, elements=st.booleans()))
+        hidden = draw(dom.array(shape, dom.booleans(), np.bool_))
         y = np.where(hidden, IGNORE, y)
         drawn["ignore_index"] = IGNORE
     return Case({"input": x, "target": y}, drawn)
@@ -574,7 +580,7 @@ register(LossSpec(
 def _iou_cases(draw: st.DrawFn) -> Case:
     n, c = draw(st.integers(1, 3)), draw(st.integers(1, 4))
     spatial = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
-    pred = draw(hnp.arrays(np.int64, (n, *spatial), elements=st.integers(0, c - 1)))
+    pred = draw(dom.array((n, *spatial), Integers(0, c - 1), np.int64))
     ignore = draw(st.booleans())
     y = draw(_labels((n, *spatial), c, ignore))
     drawn = params(per_image=draw(maybe(st.booleans())))

@@ -1,0 +1,105 @@
+"""A spec's `separable` declaration (the axes one output element reads) lets the gradient
+property move one coordinate of every slice at once. A wrong declaration would mix the
+derivatives of different coordinates, so each declaring spec is checked here: on its edge
+cases and on drawn cases, moving coordinates together gives the same reference derivatives as
+moving them one at a time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance.case import Case
+from conformance.properties.gradient import cotangent, moves, reference_derivatives
+from conformance.spec import all_specs
+
+SEPARABLE = [s for s in all_specs() if s.separable]
+
+
+def _agree(spec, case: Case) -> int:
+    """Compare both ways on every differentiable input; the number of coordinates compared."""
+    if spec.gradient_domain is not None:
+        case = spec.gradient_domain(case)
+    if spec.outside_domain(case, torch.float64) is not None:
+        return 0
+    compared = 0
+    names = spec.differentiable or (next(iter(case.inputs)),)
+    for name in names:
+        if not np.issubdtype(case.inputs[name].dtype, np.floating):
+            continue
+        shape = np.shape(spec.call_reference(case, spec.elementwise_reduction))
+        linear = cotangent(shape)
+        axes = spec.separable(case, name)
+        together = dict(reference_derivatives(spec, case, name, linear, axes))
+        alone = reference_derivatives(spec, case, name, linear, None)
+        for flat, one in alone:
+            other = together[flat]
+            assert one.kink == other.kink, (spec.name, name, flat, one, other)
+            for a, b in ((one.value, other.value), (one.low, other.low), (one.high, other.high)):
+                assert abs(a - b) <= one.error + other.error + 1e-12 * (abs(a) + abs(b)) + 1e-300, (
+                    spec.name, name, flat, one, other)
+            compared += 1
+    return compared
+
+
+def test_some_specs_are_separable() -> None:
+    names = {s.name for s in SEPARABLE}
+    assert {"binary_cross_entropy_with_logits", "cross_entropy", "generalized_box_iou_loss",
+            "smooth_l1_loss", "margin_ranking_loss"} <= names
+
+
+def test_moves_cover_every_position_of_a_sampled_coordinate() -> None:
+    sets = moves(np.array([1, 6]), (3, 4), (3,), axes=(-1,))
+    assert [list(flats) for flats, _ in sets] == [[1, 5, 9], [2, 6, 10]]
+    assert all(list(owner) == [0, 1, 2] for _, owner in sets)
+    alone = moves(np.array([1, 6]), (4,), (), axes=(-1,))  # a scalar output: one at a time
+    assert [list(flats) for flats, _ in alone] == [[1], [6]]
+
+
+def test_moves_follow_the_declared_axis_not_the_leading_ones() -> None:
+    # (N, C, d) scores with C == d: the output (N, d) has the shape of the leading axes too,
+    # but a sample's loss reads input[n, :, j], not input[n, c, :].
+    sets = moves(np.array([0]), (1, 2, 2), (1, 2), axes=(1,))
+    assert [list(flats) for flats, _ in sets] == [[0, 1]]  # input[0, 0, 0] and input[0, 0, 1]
+    sets = moves(np.array([2]), (1, 2, 2), (1, 2), axes=(1,))
+    assert [list(flats) for flats, _ in sets] == [[2, 3]]
+
+
+@pytest.mark.parametrize("spec", SEPARABLE, ids=lambda s: s.name)
+def test_edge_cases_give_the_same_derivatives_moved_together(spec) -> None:
+    for case in spec.edge_cases:
+        _agree(spec, case)
+
+
+@pytest.mark.parametrize("spec", SEPARABLE, ids=lambda s: s.name)
+def test_drawn_cases_give_the_same_derivatives_moved_together(spec) -> None:
+    compared = []
+
+    @settings(max_examples=15, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        compared.append(_agree(spec, data.draw(spec.cases())))
+
+    run()
+    assert sum(compared) > 0, f"{spec.name}: no coordinate was compared"
+
+
+def test_a_wrong_declaration_is_caught() -> None:
+    """A loss whose every element depends on the whole input, declared separable."""
+    mse = next(s for s in all_specs() if s.name == "mse_loss")
+
+    def coupled(input, target, reduction="mean"):
+        loss = (input - target) ** 2 * np.sum(input)
+        return loss if reduction == "none" else getattr(np, reduction)(loss)
+
+    wrong = replace(mse, name="coupled", reference=coupled, gradient_domain=None)
+    assert wrong.separable is not None
+    case = Case({"input": np.array([1.0, 2.0, 3.0]), "target": np.array([0.5, 0.0, 1.0])})
+    with pytest.raises(AssertionError):
+        _agree(wrong, case)
