@@ -246,9 +246,10 @@ def _deviation_entries(args: argparse.Namespace) -> list[deviations.Deviation]:
         raise UsageError(str(exc)) from exc
 
 
-def _targets(specs: Sequence[LossSpec], libraries: bool) -> tuple[list[tuple[LossSpec, str]],
-                                                                    dict[str, str]]:
-    """The run's (spec, target path) pairs and the versions of the libraries they come from."""
+def matrix_targets(specs: Sequence[LossSpec],
+                   libraries: bool) -> tuple[list[tuple[LossSpec, str]], dict[str, str]]:
+    """The (spec, target path) pairs of `run` (every built-in implementation, and with
+    `libraries` every third-party adapter: the matrix), and the versions of those libraries."""
     pairs = builtin_targets(specs)
     versions: dict[str, str] = {}
     if libraries:
@@ -279,7 +280,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _writable(path)
     entries = _deviation_entries(args)
     options = _options(args)
-    pairs, versions = _targets(specs, args.libraries)
+    pairs, versions = matrix_targets(specs, args.libraries)
     start = time.perf_counter()
     if args.workers > 1:
         reports = _run_parallel(pairs, entries, options, args.workers, start)

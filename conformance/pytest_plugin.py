@@ -22,7 +22,7 @@ import pytest
 from conformance.profiles import PROFILES
 from conformance.report import NO_EVIDENCE
 from conformance.runner import DEFAULT_DTYPES, ConformanceError, check
-from conformance.spec import LossSpec, get_spec
+from conformance.spec import LossSpec, all_specs, get_spec
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,5 +89,55 @@ def conformance_tests(
         if report.verdict == NO_EVIDENCE:  # skipped, or no case applied: not a pass
             pytest.skip("; ".join(r.reason or "skipped" for r in report.results))
         pytest.fail(str(report), pytrace=False)
+
+    return test
+
+
+def matrix_tests(
+    *,
+    libraries: bool = True,
+    specs: Iterable[str] | None = None,
+    dtypes: Iterable[str] = DEFAULT_DTYPES,
+    **options: Any,
+) -> Callable[..., None]:
+    """The matrix as one test per implementation x spec x property x dtype cell: every
+    built-in implementation and (with `libraries`) every third-party adapter, so that
+    pytest-xdist (`-n auto`) and CI sharding spread it. A cell an accepted deviation
+    (implementations/deviations.toml) explains is an xfail with its reason; a library that is
+    not installed is skipped. `conformance/matrix.py` is this, ready to run:
+
+        python -m pytest --pyargs conformance.matrix -n auto
+    """
+    from conformance import deviations
+    from conformance.cli import UsageError, load_target, matrix_targets
+    from conformance.report import DEVIATION
+
+    chosen = [get_spec(name) for name in specs] if specs is not None else all_specs()
+    pairs, _ = matrix_targets(chosen, libraries)
+    dtypes = tuple(dtypes)
+    cells = [(path, spec.name, prop.name, dtype) for spec, path in pairs
+             for prop in spec.property_list() for dtype in dtypes]
+    accepted = deviations.builtin()
+
+    @pytest.mark.parametrize(("path", "spec_name", "property_name", "dtype"), cells,
+                             ids=[f"{p}-{s}-{q}-{d}" for p, s, q, d in cells])
+    def test(path: str, spec_name: str, property_name: str, dtype: str,
+             request: pytest.FixtureRequest) -> None:
+        try:
+            fn = load_target(path)
+        except UsageError as exc:
+            pytest.skip(f"{path}: {exc}")
+        opts = dict(options)
+        opts.setdefault("profile", _profile(request.config))
+        report = check(fn, spec_name, properties=[property_name], dtypes=[dtype],
+                       target_path=path, known=accepted, **opts)
+        deviations.apply([report], accepted, complete=False)
+        (row,) = report.results
+        if row.status == DEVIATION:
+            pytest.xfail(row.deviation or "an accepted deviation")
+        if report.verdict == NO_EVIDENCE:
+            pytest.skip(row.reason or "skipped")
+        if not report.ok:
+            pytest.fail(str(report), pytrace=False)
 
     return test

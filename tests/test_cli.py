@@ -278,3 +278,33 @@ def test_bad_options_are_usage_errors_before_any_work(args, needle):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _verdict_lines(text: str) -> list[str]:
+    """The report without its timings."""
+    return [re.sub(r"\d+\.\d+s", "", line) for line in text.splitlines()]
+
+
+def test_workers_give_the_report_of_one_process(tmp_path):
+    args = ("check", "mutants:mse_relative", "--spec", "mse_loss", "--dtype", "float64",
+            "--dtype", "float16")
+    one, two = cli(*args), cli(*args, "-n", "2", "--json", str(tmp_path / "two.json"))
+    assert one.returncode == two.returncode == 1, one.stderr + two.stderr
+    assert _verdict_lines(one.stdout) == _verdict_lines(two.stdout)
+    (report,) = _load_json(tmp_path / "two.json")
+    assert [r["dtype"] for r in report["results"]][::10] == ["float64", "float16"]  # in order
+
+
+def test_run_with_workers_tables_every_target_in_order():
+    one = cli("run", "--spec", "l1_loss", "--spec", "mse_loss", "--dtype", "float32")
+    two = cli("run", "--spec", "l1_loss", "--spec", "mse_loss", "--dtype", "float32", "-n", "2")
+    assert one.returncode == two.returncode == 0, one.stdout + two.stdout
+    assert _verdict_lines(one.stdout)[:-3] == _verdict_lines(two.stdout)[:-3]
+
+
+def test_bad_worker_count_is_a_usage_error():
+    proc = cli("run", "-n", "0")
+    assert proc.returncode == 2 and "workers" in proc.stderr

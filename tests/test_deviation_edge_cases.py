@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from conformance import deviations
-from conformance.cli import UsageError, _targets, load_target
+from conformance.cli import UsageError, load_target, matrix_targets
 from conformance.report import FAILED, SKIPPED
 from conformance.runner import check
 from conformance.spec import all_specs
@@ -20,7 +20,7 @@ from conformance.spec import all_specs
 @pytest.fixture(scope="module")
 def edge_case_matrix():
     entries = deviations.builtin()
-    pairs, _ = _targets(all_specs(), libraries=True)
+    pairs, _ = matrix_targets(all_specs(), libraries=True)
     reports, missing = [], []
     for spec, path in pairs:
         try:

@@ -324,3 +324,51 @@ def test_autograd_misuse_is_reported(fn, needle):
     report = conformance.check(fn, GIOU, properties=[PULL], dtypes=("float64",))
     assert not report.ok
     assert needle in report.failures[0].message
+
+
+def _wrong_above_five(input, target, reduction="mean"):
+    """MSE, 1.5 times too large where 5 < |input| < 100: a failure only draws reach."""
+    out = F.mse_loss(input, target, reduction="none")
+    out = torch.where((input.abs() > 5) & (input.abs() < 100), out * 1.5, out)
+    return out if reduction == "none" else (out.mean() if reduction == "mean" else out.sum())
+
+
+def test_a_failure_found_on_shared_draws_is_shrunk_for_its_own_property():
+    report = conformance.check(_wrong_above_five, "mse_loss", dtypes=("float64",),
+                               properties=["matches_reference", "nonnegative"])
+    (failure,) = report.failures
+    assert failure.property == "matches_reference" and failure.shrunk
+    assert failure.input_label == "minimal (shrunk) input"
+    x = failure.case.inputs["input"]
+    assert x.size == 1 and 5 < abs(float(x)) < 6  # the smallest input past the threshold
+
+
+def test_a_spent_shrink_budget_reports_the_input_found_and_says_so():
+    report = conformance.check(_wrong_above_five, "mse_loss", dtypes=("float64",),
+                               properties=["matches_reference"], shrink_budget=0.0)
+    (failure,) = report.failures
+    assert failure.input_label in ("first failing input (not shrunk)",
+                                   "smallest failing input within the 0 s shrink budget"
+                                   " (shrinking stopped there)")
+    assert conformance.recheck(_wrong_above_five, "mse_loss", "matches_reference",
+                               dict(zip(failure.case.inputs, failure.case.to_torch(
+                                   torch.float64)[0], strict=True)), verbose=False)
+
+
+def test_check_runs_one_intra_op_thread_and_restores_the_setting():
+    seen = []
+
+    def mse(input, target, reduction="mean"):
+        seen.append(torch.get_num_threads())
+        return F.mse_loss(input, target, reduction=reduction)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # this suite runs one thread per worker (conftest.py)
+    try:
+        conformance.check(mse, "mse_loss", dtypes=("float64",), max_examples=0)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        conformance.check(mse, "mse_loss", dtypes=("float64",), max_examples=0, threads=None)
+        assert set(seen) == {2}
+    finally:
+        torch.set_num_threads(before)

@@ -296,8 +296,16 @@ class GradientMatchesReference(Property):
                 kwargs = {} if reduction is None else {"reduction": reduction}
                 out, args, _ = ctx.target(case, ctx.dtype, ctx.device, grad_inputs=(name,),
                                           **kwargs)
-                weights = cotangent(tuple(out.shape))
-                weighted = out * torch.as_tensor(weights, dtype=out.dtype, device=out.device)
+                # The reference's output shape weights the elements; an output of another shape
+                # but as many elements (a kept unit axis) is matches_reference's to report.
+                wanted = np.shape(spec.call_reference(case, reduction))
+                if out.numel() != int(np.prod(wanted, dtype=int)):
+                    raise PropertyFailure(
+                        f"output shape {tuple(out.shape)} for reduction={reduction!r},"
+                        f" expected {wanted}", reduction=reduction)
+                weights = cotangent(wanted)
+                weighted = out * torch.as_tensor(weights.reshape(tuple(out.shape)),
+                                                 dtype=out.dtype, device=out.device)
                 grad = to_numpy(gradient(weighted, args[position], ctx.target.timeout))
                 usage = max(usage, self._compare(ctx, case, name, reduction, weights, grad,
                                                  perturbed))

@@ -463,6 +463,8 @@ register(LossSpec(
              {"gamma": 0.0}, label="fractional targets at gamma = 0 (alpha_t of a soft label)"),
         Case({"inputs": np.array([-0.0701, 1.5, -2.0]), "targets": np.array([0.2105, 0.7, 0.05])},
              {"gamma": 2.0}, label="fractional targets at gamma = 2 (p_t of a soft label)"),
+        Case({"inputs": np.array(0.0), "targets": np.array(0.1875)},
+             label="a fractional target at x = 0 (exact in every dtype, bfloat16 included)"),
     ),
     # torchvision's sigmoid_focal_loss has NaN gradients for 0 < gamma < 1: docs/findings.md.
     implementations=("implementations.focal:sigmoid_focal_loss",),
