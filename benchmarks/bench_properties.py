@@ -1,12 +1,14 @@
-"""Where a conformance run spends its time, per spec x property.
+"""Where a conformance run spends its time, per spec (x property) x dtype.
 
-For each spec's first built-in implementation, in float32 on the CPU, runs one property at a
-time and prints the examples run, examples per second, and the share of wall time spent inside
-the target, inside the float64 reference, and in the engine (everything else: Hypothesis,
-case generation, comparisons, reproducer building).
+For each spec's first built-in implementation, on the CPU, in float32 and float16 (--dtype),
+prints the examples run, examples per second, and the share of wall time spent inside the
+target, inside the float64 reference, and in the engine (everything else: Hypothesis, case
+generation, comparisons, reproducer building). By default a row is one spec's whole check in a
+dtype, as users run it (the properties share their draws: conformance.cells); --per-property
+runs each property alone, the worst case for the engine's share, since nothing is shared.
 
     python benchmarks/bench_properties.py --profile ci
-    python benchmarks/bench_properties.py --spec cross_entropy --max-examples 200
+    python benchmarks/bench_properties.py --spec cross_entropy --max-examples 200 --per-property
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from conformance import timing
 from conformance.cli import load_target
 from conformance.profiles import PROFILES
 
-DTYPE = "float32"
+DTYPES = ("float32", "float16")
+ALL = "(all, shared draws)"
 
 
 @dataclass
@@ -43,19 +46,22 @@ class Row:
 
 
 def measure(
-    fn: object, spec: conformance.LossSpec, prop: str, profile: str, max_examples: int | None
+    fn: object, spec: conformance.LossSpec, prop: str, dtype: str, profile: str,
+    max_examples: int | None,
 ) -> Row:
+    """One check of `prop` (ALL: every property, together) in `dtype`."""
     before = timing.snapshot()
     start = time.perf_counter()
     # devices="cpu": with CUDA present 'auto' would add a second device and mix two timings.
-    report = conformance.check(fn, spec, properties=[prop], dtypes=[DTYPE], devices="cpu",
-                               profile=profile, max_examples=max_examples)
+    report = conformance.check(fn, spec, properties=None if prop == ALL else [prop],
+                               dtypes=[dtype], devices="cpu", profile=profile,
+                               max_examples=max_examples)
     wall = time.perf_counter() - start
     after = timing.snapshot()
     verdicts = sorted({r.verdict() for r in report.results})
     return Row(
         spec=spec.name,
-        prop=prop,
+        prop=f"{prop} [{dtype}]",
         verdict="/".join(verdicts),
         examples=sum(r.examples for r in report.results),
         wall=wall,
@@ -101,7 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only this spec; repeatable (default: every spec)")
     parser.add_argument("--max-examples", type=int, default=None,
                         help="examples per property (overrides the profile)")
+    parser.add_argument("--dtype", dest="dtypes", action="append",
+                        help=f"dtype; repeatable (default: {', '.join(DTYPES)})")
+    parser.add_argument("--per-property", action="store_true",
+                        help="each property alone (no shared draws)")
     args = parser.parse_args(argv)
+    dtypes = args.dtypes or DTYPES
 
     # One intra-op thread: shares stay comparable between machines and runs, and a target's
     # time is not inflated by thread start-up on tiny tensors.
@@ -126,13 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # which would be charged to whichever row met it first. One unmeasured pass of each
     # target's first property, with the same examples, reaches those paths.
     for spec, fn in targets:
-        measure(fn, spec, spec.property_list()[0].name, args.profile, args.max_examples)
+        measure(fn, spec, spec.property_list()[0].name, dtypes[0], args.profile,
+                args.max_examples)
 
-    rows = [measure(fn, spec, prop.name, args.profile, args.max_examples)
-            for spec, fn in targets for prop in spec.property_list()]
+    rows = [measure(fn, spec, prop, dtype, args.profile, args.max_examples)
+            for spec, fn in targets for dtype in dtypes
+            for prop in ([p.name for p in spec.property_list()] if args.per_property
+                         else [ALL])]
     generated = args.max_examples or PROFILES[args.profile]["max_examples"]
     print(f"profile {args.profile}: up to {generated} generated examples per property, plus"
-          f" the spec's edge cases; {DTYPE}, cpu, torch {torch.__version__},"
+          f" the spec's edge cases; cpu, torch {torch.__version__},"
           f" {torch.get_num_threads()} thread")
     print(format_table(rows))
     return 0
