@@ -14,6 +14,8 @@ Figures (targets for a 2-core machine):
     matrix-ci       python -m conformance run --libraries --profile ci   <= 300 s
     check-default   the slowest single `check` of one spec's first implementation,
                     default profile, every spec in turn                   <= 30 s
+    check-focal-ci, check-giou-ci   one check in one process (ci profile), cheap enough to
+                    time against any baseline
 The engine's share of a check's time is benchmarks/bench_properties.py's (<= 50%).
 
 A command that outlives --limit is stopped and shown as "> limit" (a baseline may take hours).
@@ -49,6 +51,13 @@ FIGURES = {
         Figure("run-ci", 120, ("run", "--profile", "ci")),
         Figure("run-default", 300, ("run", "--profile", "default")),
         Figure("matrix-ci", 300, ("run", "--libraries", "--profile", "ci")),
+        # One target, one process: cheap enough to time a baseline beside it.
+        Figure("check-focal-ci", 30, ("check", "implementations.focal:sigmoid_focal_loss",
+                                      "--spec", "sigmoid_focal_loss", "--profile", "ci"),
+               parallel=False),
+        Figure("check-giou-ci", 30, ("check", "implementations.boxes:generalized_box_iou_loss",
+                                     "--spec", "generalized_box_iou_loss", "--profile", "ci"),
+               parallel=False),
     )
 }
 CHECK_DEFAULT = "check-default"
@@ -111,7 +120,8 @@ def measure(tree: Path, name: str, workers: int, limit: float) -> tuple[float | 
             if seconds > worst:
                 worst, which = seconds, spec
         return worst, which
-    seconds, code = timed(tree, [*FIGURES[name].args, *extra], limit)
+    figure = FIGURES[name]
+    seconds, code = timed(tree, [*figure.args, *(extra if figure.parallel else [])], limit)
     return seconds, f"exit {code}" if seconds is not None else ""
 
 

@@ -82,8 +82,14 @@ def quality_focal_loss(
     input: torch.Tensor, target: torch.Tensor, beta: float = 2.0, reduction: str = "mean"
 ) -> torch.Tensor:
     """Quality Focal Loss (Li et al. 2020, Generalized Focal Loss), elementwise form:
-    QFL = |y - sigmoid(x)|^beta * BCE(x, y) for soft quality targets y in [0, 1]."""
-    ce = F.binary_cross_entropy_with_logits(input, target, reduction="none")
+    QFL = |y - sigmoid(x)|^beta * BCE(x, y) for soft quality targets y in [0, 1].
+
+    Half inputs are computed in float32 and the loss returned in their dtype: in float16,
+    sigmoid(-17) is the smallest subnormal, the slope of |y - sigma|^beta there (beta < 1)
+    overflows, and BCE has underflowed to 0, so the backward pass made 0 * inf = NaN."""
+    compute = torch.promote_types(input.dtype, torch.float32)
+    x, y = input.to(compute), target.to(compute)
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
     # y - sigma = y * (1 - sigma) - (1 - y) * sigma, with 1 - sigma = sigmoid(-x) (no cancellation)
-    distance = (target * torch.sigmoid(-input) - (1 - target) * torch.sigmoid(input)).abs()
-    return reduce_loss(ce * _safe_pow(distance, beta), reduction)
+    distance = (y * torch.sigmoid(-x) - (1 - y) * torch.sigmoid(x)).abs()
+    return reduce_loss(ce * _safe_pow(distance, beta), reduction).to(input.dtype)

@@ -602,6 +602,9 @@ register(LossSpec(
     edge_cases=(
         Case({"input": np.array([1e4, -1e4, 0.0, 2.0]), "target": np.array([1.0, 0.0, 0.5, 0.3])},
              {"beta": 0.5}, label="quality target met exactly (|y - sigma| = 0)"),
+        Case({"input": np.array(-17.0), "target": np.array(0.0)}, {"beta": 0.25},
+             label="|y - sigma| at float16's smallest subnormal with beta < 1 (found by the"
+                   " soak: a NaN gradient in float16)"),
     ),
     implementations=("implementations.focal:quality_focal_loss",),
     conventions=(
