@@ -163,13 +163,6 @@ def derivatives(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, owner: np.
     return found
 
 
-def derivative(f: Callable[[float], np.ndarray], x: float,
-               noise: np.ndarray | float = 0.0) -> Derivative | None:
-    """d sum(f) / d x at x: `derivatives` for one coordinate."""
-    return derivatives(lambda v: f(float(v[0])), np.array([x]), np.zeros((), dtype=int),
-                       noise)[0]
-
-
 def moves(coordinates: np.ndarray, input_shape: tuple[int, ...], output_shape: tuple[int, ...],
           axes: tuple[int, ...] | None) -> list[tuple[np.ndarray, np.ndarray]]:
     """The coordinates to move together, each set with the owner map `derivatives` takes.
