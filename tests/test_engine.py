@@ -372,3 +372,14 @@ def test_check_runs_one_intra_op_thread_and_restores_the_setting():
         assert set(seen) == {2}
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_gradient_property_names_an_output_with_too_few_elements():
+    def drops_the_last(input, target, weight=None, reduction="mean"):
+        out = F.binary_cross_entropy(input, target, weight=weight, reduction=reduction)
+        return out.reshape(-1)[:-1] if reduction == "none" else out
+
+    report = conformance.check(drops_the_last, BCE, dtypes=("float64",),
+                               properties=["gradient_matches_reference"])
+    (failure,) = report.failures
+    assert "output shape" in failure.message and "'none'" in failure.message
