@@ -50,6 +50,11 @@ class Case:
     inputs: Mapping[str, np.ndarray]
     params: Mapping[str, Any] = field(default_factory=dict)
     label: str | None = None
+    # rounded()'s results by dtype: every property of one example sees the same rounded case
+    # object, so what is remembered by a case's identity (reference values, the domain
+    # verdict) is computed once per example, not once per property.
+    _rounded: dict[torch.dtype, Case] = field(default_factory=dict, init=False, repr=False,
+                                              compare=False)
 
     def __post_init__(self) -> None:
         # NumPy reductions return scalars for 0-d results; a case holds arrays only.
@@ -70,15 +75,20 @@ class Case:
 
     def rounded(self, dtype: torch.dtype) -> Case:
         """The case as the target sees it in `dtype`; the reference is computed from it."""
+        known = self._rounded.get(dtype)
+        if known is not None:
+            return known
 
         def fix(value: Any) -> Any:
             return round_array(value, dtype) if _is_float_array(value) else value
 
-        return replace(
+        rounded = replace(
             self,
             inputs={k: fix(v) for k, v in self.inputs.items()},
             params={k: fix(v) for k, v in self.params.items()},
         )
+        self._rounded[dtype] = rounded
+        return rounded
 
     def numel(self) -> int:
         return max((int(v.size) for v in self.inputs.values()), default=1)

@@ -94,6 +94,14 @@ class LossSpec:
     # derivatives. None: one coordinate at a time. A wrong declaration would mix derivatives
     # (tests/test_gradient_moves.py checks every declaration against one at a time).
     separable: Callable[[Case, str], tuple[int, ...]] | None = None
+    # Whether the unreduced reference (and gradient_reference) is written over leading axes:
+    # given every input with a new leading axis of P copies of one case, moved apart, it
+    # returns their P outputs along that axis, each computed as if alone. The gradient property
+    # then evaluates every point of its finite differences in one reference call instead of
+    # one call per point (box references cost about a millisecond a call). A wrong declaration
+    # would mix the copies (tests/test_gradient_moves.py checks every one against one call a
+    # point).
+    stacks: bool = False
     # Where the gradient property looks: a map that keeps cases off points where a one-
     # coordinate finite difference cannot see the generalized gradient (a zero-width box).
     gradient_domain: Callable[[Case], Case] | None = None
@@ -145,9 +153,7 @@ class LossSpec:
         if value.base is not None or not value.flags.writeable:
             value = value.copy()  # not ours to freeze: the reference may keep it
         value.flags.writeable = False
-        if len(_REFERENCE_MEMO) >= _MEMO_SIZE:
-            del _REFERENCE_MEMO[next(iter(_REFERENCE_MEMO))]
-        _REFERENCE_MEMO[key] = (case, fn, value)
+        _remember(_REFERENCE_MEMO, key, (case, fn, value))
         return value
 
     def denominator(self, case: Case, reduction: str) -> float:
@@ -187,7 +193,18 @@ class LossSpec:
         Three gaps, in this order: the spec's declared domain; a loss or declared intermediate
         that `dtype` cannot hold; a reference that is NaN or infinite where the spec declares
         no NaN. The last is a gap in the spec's declaration, never the target's fault: it is
-        reported as such ("undefined reference") and the case is dropped like the others."""
+        reported as such ("undefined reference") and the case is dropped like the others.
+        Remembered by the case's identity, like the reference's values: every property of one
+        example asks."""
+        key = (id(case), dtype, id(self))
+        hit = _DOMAIN_MEMO.get(key)
+        if hit is not None and hit[0] is case and hit[1] is self:
+            return hit[2]
+        why = self._outside_domain(case, dtype)
+        _remember(_DOMAIN_MEMO, key, (case, self, why))
+        return why
+
+    def _outside_domain(self, case: Case, dtype: torch.dtype) -> str | None:
         if self.domain is not None:
             why = self.domain(case, dtype)
             if why:
@@ -216,7 +233,16 @@ class LossSpec:
 # call_reference's memory: (id(case), reduction, id(fn)) -> (case, fn, value), oldest first.
 # The case and fn are held, so their ids cannot be reused while an entry lives.
 _REFERENCE_MEMO: dict[tuple[int, str | None, int], tuple[Case, Callable[..., Any], np.ndarray]] = {}
+# outside_domain's: (id(case), dtype, id(spec)) -> (case, spec, verdict).
+_DOMAIN_MEMO: dict[tuple[int, torch.dtype, int], tuple[Case, LossSpec, str | None]] = {}
 _MEMO_SIZE = 64
+
+
+def _remember(memo: dict[Any, Any], key: Any, entry: Any) -> None:
+    """Keep the last _MEMO_SIZE entries, oldest out first."""
+    if len(memo) >= _MEMO_SIZE:
+        del memo[next(iter(memo))]
+    memo[key] = entry
 
 _SPECS: dict[str, LossSpec] = {}
 

@@ -2,7 +2,8 @@
 property move one coordinate of every slice at once. A wrong declaration would mix the
 derivatives of different coordinates, so each declaring spec is checked here: on its edge
 cases and on drawn cases, moving coordinates together gives the same reference derivatives as
-moving them one at a time."""
+moving them one at a time. Likewise `stacks` (the reference evaluates many moved copies of a
+case in one call): stacked copies give what each copy gives alone."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.case import Case
-from conformance.properties.gradient import cotangent, moves, reference_derivatives
+from conformance.properties.gradient import (
+    _elementwise_loss,
+    _loss_of_each,
+    cotangent,
+    moves,
+    reference_derivatives,
+)
 from conformance.spec import all_specs
 
 SEPARABLE = [s for s in all_specs() if s.separable]
+STACKING = [s for s in all_specs() if s.stacks]
 
 
 def _agree(spec, case: Case) -> int:
@@ -108,3 +116,64 @@ def test_a_wrong_declaration_is_caught() -> None:
     case = Case({"input": np.array([1.0, 2.0, 3.0]), "target": np.array([0.5, 0.0, 1.0])})
     with pytest.raises(AssertionError):
         _agree(wrong, case)
+
+
+def _stacked_like_alone(spec, case: Case) -> int:
+    """Three moved copies of each differentiable input, evaluated stacked and one at a time;
+    the number of inputs compared."""
+    if spec.gradient_domain is not None:
+        case = spec.gradient_domain(case)
+    if spec.outside_domain(case, torch.float64) is not None:
+        return 0
+    loss = _elementwise_loss(spec, case)
+    shape = loss(case).shape
+    compared = 0
+    for name in spec.differentiable or (next(iter(case.inputs)),):
+        base = case.inputs[name]
+        if not np.issubdtype(base.dtype, np.floating):
+            continue
+        shifts = np.random.default_rng(0).uniform(-1.0, 1.0, (3, *base.shape))
+        moved = base + 1e-6 * shifts * np.maximum(1.0, np.abs(base))
+        try:
+            alone = np.stack(_loss_of_each(replace(spec, stacks=False), loss, case, name,
+                                           moved, shape))
+        except ValueError:  # a copy left the reference's domain
+            continue
+        together = np.stack(_loss_of_each(spec, loss, case, name, moved, shape))
+        slack = 1e-12 * (1.0 + np.abs(alone))  # NumPy's vector loops round the last ulp apart
+        close = (np.abs(together - alone) <= slack) | (np.isnan(together) & np.isnan(alone))
+        assert np.all(close), (spec.name, name, together, alone)
+        compared += 1
+    return compared
+
+
+def test_box_losses_stack() -> None:
+    assert {"iou_loss", "complete_box_iou_loss"} <= {s.name for s in STACKING}
+
+
+@pytest.mark.parametrize("spec", STACKING, ids=lambda s: s.name)
+def test_stacked_copies_give_what_each_gives_alone(spec) -> None:
+    compared = [_stacked_like_alone(spec, case) for case in spec.edge_cases]
+
+    @settings(max_examples=15, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        compared.append(_stacked_like_alone(spec, data.draw(spec.cases())))
+
+    run()
+    assert sum(compared) > 0, f"{spec.name}: no input was compared"
+
+
+def test_a_wrong_stacks_declaration_is_caught() -> None:
+    """A reference that reads across the leading axis (a mean over it), declared to stack."""
+    mse = next(s for s in all_specs() if s.name == "mse_loss")
+
+    def across(input, target, reduction="mean"):
+        loss = (input - target) ** 2 + np.mean(input, axis=0)
+        return loss if reduction == "none" else getattr(np, reduction)(loss)
+
+    wrong = replace(mse, name="across", reference=across, gradient_domain=None, stacks=True)
+    case = Case({"input": np.array([1.0, 2.0, 3.0]), "target": np.array([0.5, 0.0, 1.0])})
+    with pytest.raises(AssertionError):
+        _stacked_like_alone(wrong, case)

@@ -49,38 +49,105 @@ class Derivative:
     kink: bool
 
 
-def _evaluable(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    """f, with a point outside the reference's domain (p < 0, say) mapped to NaN."""
+def _evaluable(f: Callable[[np.ndarray], np.ndarray]
+               ) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """f of a stack of points, made safe point by point: a point outside the reference's
+    domain (p < 0, say) gives NaN, the others their values."""
 
-    def safe(x: np.ndarray) -> np.ndarray:
+    def one(x: np.ndarray) -> np.ndarray:
         try:
-            return np.asarray(f(x), dtype=np.float64)
+            return np.asarray(f(x[None])[0], dtype=np.float64)
         except (ValueError, ZeroDivisionError, FloatingPointError):
             return np.array(np.nan)
 
-    return safe
+    def many(points: list[np.ndarray], whole: bool = False) -> list[np.ndarray] | None:
+        """Every point's value; with `whole`, None unless every point has one."""
+        if len(points) > 1 or whole:
+            try:
+                return list(np.asarray(f(np.stack(points)), dtype=np.float64))
+            except (ValueError, ZeroDivisionError, FloatingPointError):
+                if whole:
+                    return None
+                # some point is outside the domain: find which, one at a time
+        return [one(x) for x in points]
+
+    return many
 
 
-def derivatives(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, owner: np.ndarray,
-                noise: np.ndarray | float = 0.0) -> list[Derivative | None]:
-    """d sum(f) / d x_k at x for each moved coordinate k, for f(moved values) returning the
-    weighted elements of an output, where `owner` (the output's shape) says which coordinate
-    each output element depends on (-1: none of them). One coordinate: owner is all 0.
-    Several: each output element depends on one of them only (a separable loss), so moving
-    them all at once gives every derivative from one set of calls.
+@dataclass
+class Elementwise:
+    """Each output element's derivative along the coordinate that owns it, unweighted: one
+    set of reference calls, shared by every reduction (each weights the elements
+    differently)."""
+
+    owner: np.ndarray  # the output's shape: the moved coordinate each element depends on
+    settled: np.ndarray  # smooth elements
+    value: np.ndarray  # a smooth element's derivative
+    low: np.ndarray  # a kinked element's one-sided derivatives, the smaller and the larger
+    high: np.ndarray
+    error: np.ndarray  # the estimate's own error
+    undefined: np.ndarray  # per moved coordinate: f cannot be evaluated around it
+
+    def weighted(self, linear: np.ndarray | float) -> list[Derivative | None]:
+        """d sum(linear * f) / d x_k for each moved coordinate k (None where undefined). A
+        kink in a sum of elements is the sum of the elements' intervals, so torch's
+        tie-breaking in one element and a kink of the opposite convexity in another are both
+        within bounds."""
+        linear = np.broadcast_to(linear, self.owner.shape)
+        mine = self.owner >= 0
+        kinked = mine & ~self.settled
+        n = len(self.undefined)
+        with np.errstate(invalid="ignore"):
+            ends = (linear * self.low, linear * self.high)
+            low = np.where(kinked, np.minimum(*ends), 0.0)
+            high = np.where(kinked, np.maximum(*ends), 0.0)
+            smooth = np.where(mine & self.settled, linear * self.value, 0.0)
+            error = np.where(mine, np.abs(linear) * self.error, 0.0)
+
+        def total(part: np.ndarray) -> np.ndarray:
+            return np.bincount(self.owner[mine], weights=part[mine], minlength=n)
+
+        value, kinks = total(smooth), np.bincount(self.owner[kinked], minlength=n)
+        lows, highs, errors = value + total(low), value + total(high), total(error)
+        return [None if self.undefined[k] else Derivative(
+            value=float(value[k]), low=float(lows[k]), high=float(highs[k]),
+            error=float(errors[k]), kink=bool(kinks[k])) for k in range(n)]
+
+
+def elementwise_derivatives(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                            owner: np.ndarray, noise: np.ndarray | float = 0.0,
+                            at_once: bool = False) -> Elementwise:
+    """The derivative of each element of f's output along the coordinate it depends on, for
+    f(points) returning, for each row of moved values of x, the output, where `owner` (the
+    output's shape) says which coordinate each output element depends on (-1: none of them).
+    One coordinate: owner is all 0. Several: each output element depends on one of them only
+    (a separable loss), so moving them all at once gives every derivative from one set of
+    calls.
 
     Each output element is classified on its own: smooth (one-sided derivatives agree and two
-    steps agree) or kinked (one-sided derivatives stable but different). A kink in a sum of
-    elements is the sum of the elements' intervals, so torch's tie-breaking in one element and
-    a kink of the opposite convexity in another are both within bounds. None for a coordinate
-    around which f cannot be evaluated (a domain boundary).
+    steps agree) or kinked (one-sided derivatives stable but different). A coordinate around
+    which f cannot be evaluated (a domain boundary) is undefined.
 
     `noise`: the elementwise scale of f's own rounding error, where it exceeds |f| (a value
     that is a small difference of larger terms, like KL's t log t - t x near its minimum): the
     float64 reference is no more precise than eps times that scale, and its differences no
-    more than that over h."""
+    more than that over h.
+
+    `at_once`: ask f for every point of every step in one call (f evaluates a stack in one
+    reference call); else one call per step, stopping once every element has settled."""
     f = _evaluable(f)
-    f0 = f(x)
+    spans = [relative * np.maximum(1.0, np.abs(x)) for relative in STEPS]
+
+    def around(h: np.ndarray) -> list[np.ndarray]:
+        return [x + h, x - h, x + h / 2, x - h / 2]
+
+    # At once where f stacks and every point is inside the reference's domain (a step past a
+    # thin box's width inverts it: then step by step, as without stacking).
+    later = f([x, *(point for h in spans for point in around(h))], whole=True) if at_once else None
+    if later is None:
+        f0 = f([x])[0]
+    else:
+        f0, *later = later
     shape = np.shape(owner) if np.ndim(owner) else np.shape(f0)
     owner = np.broadcast_to(owner, shape)
     mine = owner >= 0
@@ -104,12 +171,9 @@ def derivatives(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, owner: np.
     kink_error = np.full(shape, np.inf)
     steady = np.zeros(shape, dtype=bool)  # kinks whose one-sided derivatives stopped moving
     eps = np.finfo(np.float64).eps
-    steps = np.maximum(1.0, np.abs(x))
-    for relative in STEPS:
-        h_moved = relative * steps
+    for i, h_moved in enumerate(spans):
         h = np.where(mine, h_moved[np.maximum(owner, 0)], 1.0)
-        fp, fm = f(x + h_moved), f(x - h_moved)
-        fp2, fm2 = f(x + h_moved / 2), f(x - h_moved / 2)
+        fp, fm, fp2, fm2 = later[4 * i:4 * i + 4] if later else f(around(h_moved))
         undefined[np.unique(owner[mine & ~defined(fp, fm, fp2, fm2)])] = True
         if undefined.all():
             break
@@ -144,23 +208,9 @@ def derivatives(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, owner: np.
         previous_left, previous_right = left, right
         if (settled | steady).all():
             break
-    found: list[Derivative | None] = []
-    for k in range(len(x)):
-        if undefined[k]:
-            found.append(None)
-            continue
-        ours = owner == k
-        smooth_part, kinked = ours & settled, ours & ~settled
-        total_smooth = float(np.sum(smooth_value[smooth_part]))
-        found.append(Derivative(
-            value=total_smooth,
-            low=total_smooth + float(np.sum(low[kinked])),
-            high=total_smooth + float(np.sum(high[kinked])),
-            error=float(np.sum(error[smooth_part]) + np.sum(
-                (1e-6 * (np.abs(low) + np.abs(high)) + kink_error)[kinked])),
-            kink=bool(kinked.any()),
-        ))
-    return found
+    error = np.where(settled, error, 1e-6 * (np.abs(low) + np.abs(high)) + kink_error)
+    return Elementwise(owner=owner, settled=settled, value=smooth_value, low=low, high=high,
+                       error=error, undefined=undefined)
 
 
 def moves(coordinates: np.ndarray, input_shape: tuple[int, ...], output_shape: tuple[int, ...],
@@ -209,43 +259,57 @@ def _elementwise_loss(spec, case: Case) -> Callable[[Case], np.ndarray]:
     return lambda at: spec.call_reference(at, spec.elementwise_reduction)
 
 
+def _loss_of_each(spec, loss: Callable[[Case], np.ndarray], case: Case, name: str,
+                  moved: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The elementwise loss at `case` with input `name` replaced by each of `moved` (a stack):
+    one call of the stacked case where the spec declares `stacks`, else one call each."""
+    if not spec.stacks:
+        return [loss(case.with_inputs(**{name: one})) for one in moved]
+    count = len(moved)
+    stacked = {k: np.broadcast_to(v, (count, *np.shape(v))) for k, v in case.inputs.items()}
+    out = loss(case.with_inputs(**{**stacked, name: moved}))
+    if out.shape != (count, *shape):
+        raise RuntimeError(f"spec {spec.name!r} declares stacks, but {count} stacked copies of"
+                           f" a case with output shape {shape} gave shape {out.shape}")
+    return list(out)
+
+
 def reference_derivatives(
     spec, case: Case, name: str, linear: np.ndarray, axes: tuple[int, ...] | None,
-    perturbed: dict[tuple[bytes, bytes], np.ndarray] | None = None,
+    memo: dict[bytes, Elementwise] | None = None,
 ) -> list[tuple[int, Derivative]]:
     """The float64 reference's derivatives of sum(linear * elementwise loss) along the checked
     coordinates of input `name` (flat index, derivative); coordinates around which the
-    reference cannot be evaluated are left out. `perturbed` remembers the reference's values
-    at moved points across calls (the reductions weight the same values differently)."""
+    reference cannot be evaluated are left out. `memo` keeps the elementwise derivatives
+    across calls: the reductions only weight them differently."""
     base = case.inputs[name]
-    perturbed = {} if perturbed is None else perturbed
+    memo = {} if memo is None else memo
     loss = _elementwise_loss(spec, case)
-    shape = loss(case).shape
-
-    def loss_at(flats: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        def f(values: np.ndarray) -> np.ndarray:
-            key = (flats.tobytes(), values.tobytes())
-            found = perturbed.get(key)
-            if found is None:
-                moved = base.copy().reshape(-1)
-                moved[flats] = values
-                found = loss(case.with_inputs(**{name: moved.reshape(base.shape)}))
-                perturbed[key] = found
-            return linear * found
-
-        return f
-
+    reference = loss(case)
+    shape = reference.shape
     # The reference's own rounding, elementwise: eps(float64) times the spec's error scale.
-    noise = np.abs(linear) * spec.magnitude(case, spec.call_reference(
-        case, spec.elementwise_reduction))
+    noise = spec.magnitude(case, reference)
+
+    def along(flats: np.ndarray, owner: np.ndarray) -> Elementwise:
+        key = flats.tobytes()
+        if key not in memo:
+            def f(points: np.ndarray) -> np.ndarray:
+                moved = np.repeat(base.reshape(1, -1), len(points), axis=0)
+                moved[:, flats] = points
+                return np.stack(_loss_of_each(spec, loss, case, name,
+                                              moved.reshape(len(points), *base.shape), shape))
+
+            memo[key] = elementwise_derivatives(f, base.reshape(-1)[flats], owner, noise,
+                                                spec.stacks)
+        return memo[key]
+
     checked: list[tuple[int, Derivative]] = []
     for flats, owner in moves(_coordinates(base.size), base.shape, shape, axes):
-        found = derivatives(loss_at(flats), base.reshape(-1)[flats], owner, noise)
+        found = along(flats, owner).weighted(linear)
         for flat, one in zip(flats, found, strict=True):
             if one is None and len(flats) > 1:  # moving the others too left the domain
                 alone = np.array([flat])
-                one = derivatives(loss_at(alone), base.reshape(-1)[alone],
-                                  np.zeros(shape, dtype=int), noise)[0]
+                one = along(alone, np.zeros(shape, dtype=int)).weighted(linear)[0]
             if one is not None:
                 checked.append((int(flat), one))
     return checked
@@ -280,9 +344,9 @@ class GradientMatchesReference(Property):
         names = [n for n in declared if np.issubdtype(case.inputs[n].dtype, np.floating)]
         for name in names:
             position = list(case.inputs).index(name)
-            # The reference's elementwise values at perturbed points, shared by the reductions:
-            # each one only weights them differently.
-            perturbed: dict[tuple[bytes, bytes], np.ndarray] = {}
+            # The reference's elementwise derivatives, shared by the reductions: each one
+            # only weights them differently.
+            memo: dict[bytes, Elementwise] = {}
             for reduction in ctx.calls:
                 if np.any(spec.expects_nan(case, reduction)):
                     continue
@@ -301,12 +365,12 @@ class GradientMatchesReference(Property):
                                                  dtype=out.dtype, device=out.device)
                 grad = to_numpy(gradient(weighted, args[position], ctx.target.timeout))
                 usage = max(usage, self._compare(ctx, case, name, reduction, weights, grad,
-                                                 perturbed))
+                                                 memo))
         return usage
 
     def _compare(self, ctx: Context, case: Case, name: str, reduction: str | None,
-                 weights: np.ndarray, grad: np.ndarray,
-                 perturbed: dict[tuple[bytes, bytes], np.ndarray]) -> float:
+                 weights: np.ndarray, grad: np.ndarray, memo: dict[bytes, Elementwise]
+                 ) -> float:
         spec = ctx.spec
         base = case.inputs[name]
         if grad.shape != base.shape:
@@ -340,7 +404,7 @@ class GradientMatchesReference(Property):
         eps = torch.finfo(ctx.dtype).eps * spec.tolerance.k[ctx.dtype_name]
         usage = 0.0
         axes = spec.separable(case, name) if spec.separable else None
-        checked = reference_derivatives(spec, case, name, linear, axes, perturbed)
+        checked = reference_derivatives(spec, case, name, linear, axes, memo)
         for flat, found in checked:
             got = float(grad.reshape(-1)[flat])
             index = tuple(int(i) for i in np.unravel_index(flat, base.shape))
