@@ -39,10 +39,9 @@ class Side:
         """The spec's own function (target or reference), which carries its declared NaNs."""
         return self.on_target or self.reference is None
 
-    def evaluate(
-        self, ctx: Context, case: Case, reduction: str | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The side's values and their allowed error."""
+    def at(self, ctx: Context, case: Case) -> Case:
+        """The case this side is evaluated on: transformed, and once transformed, rounded
+        for the target and admitted (once for every reduction)."""
         mapped = self.transform(case)
         if mapped is not case:
             # A transform can leave the dtype's grid (x + c): the target sees the rounded
@@ -51,6 +50,12 @@ class Side:
                 mapped = mapped.rounded(ctx.dtype)
             if self.is_the_spec:
                 ctx.admit(mapped)
+        return mapped
+
+    def evaluate(
+        self, ctx: Context, mapped: Case, reduction: str | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The side's values on its case (`at`) and their allowed error."""
         if self.on_target:
             values, allowed = ctx.values(mapped, reduction), ctx.allowed(mapped, reduction)
             return self.output(values), self.output(allowed)
@@ -95,9 +100,10 @@ class Relation(Property):
         usable = [r for r in (wanted or ()) if r in ctx.calls] or list(ctx.calls)
         if wanted and not set(wanted) & set(ctx.calls) and set(wanted) & set(ctx.spec.calls):
             raise NotApplicable(f"the target has no reduction {', '.join(map(repr, wanted))}")
+        lhs_case, rhs_case = self.lhs.at(ctx, case), self.rhs.at(ctx, case)
         for reduction in usable:
-            lhs, lhs_tol = self.lhs.evaluate(ctx, case, reduction)
-            rhs, rhs_tol = self.rhs.evaluate(ctx, case, reduction)
+            lhs, lhs_tol = self.lhs.evaluate(ctx, lhs_case, reduction)
+            rhs, rhs_tol = self.rhs.evaluate(ctx, rhs_case, reduction)
             # The spec's own error scale for this case bounds what either side may lose.
             allowed = lhs_tol + rhs_tol if self.lhs.on_target and self.rhs.on_target else (
                 ctx.allowed(case, reduction)
