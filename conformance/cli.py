@@ -18,11 +18,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from conformance import deviations, export, parallel
 from conformance.case import DTYPES
 from conformance.profiles import PROFILES
 from conformance.report import CONFORMS, NO_EVIDENCE, NONCONFORMING, Report
 from conformance.runner import DEFAULT_DTYPES, OptionError, check, select_properties
+from conformance.snapshot import DEFAULT_SEED, DEFAULT_SIZE
 from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
 
 EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE, EXIT_NO_EVIDENCE = 0, 1, 2, 3
@@ -332,6 +335,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if len(unproven) < len(reports) else EXIT_NO_EVIDENCE
 
 
+def _snapshot_pairs(args: argparse.Namespace) -> tuple[list[tuple[LossSpec, str]],
+                                                      dict[str, str]]:
+    """A target and its one spec, or the built-ins (and with --libraries the matrix)."""
+    if args.target:
+        if not args.specs or len(args.specs) != 1:
+            raise UsageError("a target needs exactly one --spec")
+        load_target(args.target)  # a bad path is a usage error before anything runs
+        return [(get_spec(args.specs[0]), args.target)], {}
+    specs = [get_spec(name) for name in args.specs] if args.specs else all_specs()
+    return matrix_targets(specs, args.libraries)
+
+
+def _say(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from conformance.regression import take_snapshot
+
+    pairs, versions = _snapshot_pairs(args)
+    devices = args.devices or ["cpu"]
+    if "cuda" in devices and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device here")
+    start = time.perf_counter()
+    baseline, size = take_snapshot(
+        pairs, Path(args.out), load_target, dtypes=args.dtypes or list(DEFAULT_DTYPES),
+        devices=devices, size=args.size, seed=args.seed, timeout=args.timeout,
+        libraries=versions, progress=_say if args.verbose else None)
+    records = sum(len(t["records"]) for t in baseline.targets)
+    cases = sum(len(c) for c in baseline.corpus.values())
+    print(f"snapshot {args.out}: {len(pairs)} target(s), {len(baseline.corpus)} spec(s),"
+          f" {cases} cases, {records} records, {size / 1024:.0f} KiB,"
+          f" {time.perf_counter() - start:.1f}s (torch {torch.__version__})")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from conformance.baseline import BaselineError
+    from conformance.regression import compare_runs, compare_to
+
+    for path in (args.json_path, args.markdown_path, args.junit_path):
+        _writable(path)
+    try:
+        if args.new is not None:  # two saved run reports
+            lines, ok = compare_runs(Path(args.baseline), Path(args.new))
+            print("\n".join(lines) or "no verdict changed")
+            return EXIT_OK if ok else EXIT_NONCONFORMING
+        versions = {}
+        if args.libraries:
+            versions = matrix_targets([], True)[1]
+        report, _ = compare_to(Path(args.baseline), load_target, specs=args.specs,
+                               stored_corpus=args.stored_corpus, timeout=args.timeout,
+                               libraries=versions, progress=_say if args.verbose else None)
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from exc
+    print(report)
+    _write_text(args.json_path, lambda: json.dumps(report.to_dict(), indent=2))
+    _write_text(args.markdown_path, report.markdown)
+    _write_text(args.junit_path, report.junit)
+    return EXIT_OK if report.ok else EXIT_NONCONFORMING
+
+
 def _slow_first(units: list[parallel.Unit]) -> list[parallel.Unit]:
     """Box losses and wide dtypes first (the family invariants run in float64 and float32):
     no long unit should start last."""
@@ -416,6 +481,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write JUnit XML to this file")
     _common_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("snapshot", help="record targets' values and gradients on a fixed corpus"
+                                        " (a baseline for `compare`)")
+    p.add_argument("target", nargs="?", help="MODULE:ATTR with one --spec (default: the"
+                                             " built-in implementations)")
+    p.add_argument("--out", required=True, help="the baseline folder to write")
+    p.add_argument("--spec", dest="specs", action="append", help="only this spec; repeatable")
+    p.add_argument("--libraries", action="store_true",
+                   help="also every installed third-party library's adapters")
+    p.add_argument("--dtype", dest="dtypes", action="append", choices=list(DTYPES),
+                   help=f"repeatable (default: {', '.join(DEFAULT_DTYPES)})")
+    p.add_argument("--device", dest="devices", action="append", choices=["cpu", "cuda"],
+                   help="repeatable (default: cpu)")
+    p.add_argument("--size", type=_count, default=DEFAULT_SIZE,
+                   help=f"cases drawn per spec besides its edge cases (default {DEFAULT_SIZE})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"the corpus's seed (default {DEFAULT_SEED})")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per target call")
+    p.add_argument("-v", "--verbose", action="store_true", help="say each target as it starts")
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("compare", help="recompute a snapshot here and report drift (or: two"
+                                       " saved run --json reports, the verdicts that changed)")
+    p.add_argument("baseline", help="a snapshot folder, or an old run --json report")
+    p.add_argument("new", nargs="?", default=None, help="a new run --json report")
+    p.add_argument("--spec", dest="specs", action="append", help="only this spec; repeatable")
+    p.add_argument("--libraries", action="store_true",
+                   help="name the installed libraries' versions in the environment")
+    p.add_argument("--stored-corpus", action="store_true",
+                   help="compare on the baseline's stored inputs even where the spec now"
+                        " draws another corpus")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per target call")
+    p.add_argument("--json", dest="json_path", default=None, help="also write JSON here")
+    p.add_argument("--markdown", dest="markdown_path", default=None,
+                   help="also write Markdown here")
+    p.add_argument("--junit", dest="junit_path", default=None, help="also write JUnit XML here")
+    p.add_argument("-v", "--verbose", action="store_true", help="say each target as it starts")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
