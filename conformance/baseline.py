@@ -2,15 +2,20 @@
 
     baseline/
       manifest.json          format version, environment, settings, the corpus of each spec
-                             (labels, parameters, content hash), the records of each target
-                             (status, output dtype and shape), and a SHA-256 of every file
+                             (labels, parameters, content hash), the targets, and a SHA-256
+                             of every file
       corpus/<spec>.npz      the inputs of each case (and its array parameters)
-      records/<n>.npz        one target x spec: outputs, gradients and float64 references
+      records/<n>.npz        one target x spec: outputs and gradients (in the tested dtype,
+                             bfloat16 as float32), float64 references, and the records' rows
+                             (status, output dtype and shape) as JSON bytes
 
-Arrays are float64 holding the tested dtype's values exactly, or the case's own integer and
-boolean arrays. Every .npz is read with allow_pickle=False. A file whose bytes do not match its
-checksum, a missing file or key, or a manifest from a newer format is a BaselineError naming
-the file and what is wrong.
+Inside each .npz the arrays lie end to end, one flat array per dtype, with an index (JSON)
+of each array's dtype, offset and shape.
+
+A case outside the spec's domain in a dtype has no record (compare recomputes the domain).
+Every .npz is read with allow_pickle=False. A file whose bytes do not match its checksum, a
+missing file or key, or a manifest from a newer format is a BaselineError naming the file and
+what is wrong.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from conformance.case import Case
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+RECORD_ROWS = "records"  # a records file's metadata rows: JSON, as UTF-8 bytes
 
 
 class BaselineError(Exception):
@@ -112,11 +118,48 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+INDEX = "index"  # a packed file's table: key -> [dtype, offset, shape], as one JSON string
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every array of a file laid end to end in one flat array per dtype, with an index:
+    thousands of tiny arrays would each cost a header and a zip entry."""
+    flat: dict[str, list[np.ndarray]] = {}
+    sizes: dict[str, int] = {}
+    index = {}
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        kind = value.dtype.str
+        index[key] = [kind, sizes.get(kind, 0), list(value.shape)]
+        flat.setdefault(kind, []).append(value.reshape(-1))
+        sizes[kind] = sizes.get(kind, 0) + value.size
+    packed = {f"pack{kind}": np.concatenate(parts) for kind, parts in flat.items()}
+    return {**packed, INDEX: np.array(json.dumps(index, separators=(",", ":")))}
+
+
+def _unpack(stored: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    if INDEX not in stored:
+        raise BaselineError(f"{where}: no {INDEX!r} entry")
+    try:
+        index = json.loads(str(stored[INDEX]))
+        out = {}
+        for key, (kind, offset, shape) in index.items():
+            flat = stored[f"pack{kind}"]
+            size = int(np.prod(shape, dtype=int))
+            if offset + size > flat.size:
+                raise BaselineError(f"{where}: {key!r} runs past its packed array")
+            out[key] = flat[offset:offset + size].reshape(shape)
+        return out
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise BaselineError(f"{where}: its index does not match its arrays ({exc!r})"
+                            ) from None
+
+
 def _save(folder: Path, relative: str, arrays: dict[str, np.ndarray],
           checksums: dict[str, str]) -> None:
     path = folder / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, **_pack(arrays))
     checksums[relative] = _sha256(path)
 
 
@@ -145,8 +188,12 @@ class Baseline:
         targets = []
         for i, (entry, arrays) in enumerate(zip(self.targets, self.arrays, strict=True)):
             relative = f"records/{i}.npz"
-            _save(folder, relative, arrays, checksums)
-            targets.append({**entry, "file": relative})
+            # The records' metadata rows travel compressed beside their arrays.
+            rows = np.frombuffer(json.dumps(entry["records"], separators=(",", ":")).encode(),
+                                 dtype=np.uint8)
+            _save(folder, relative, {**arrays, RECORD_ROWS: rows}, checksums)
+            targets.append({**{k: v for k, v in entry.items() if k != "records"},
+                            "file": relative})
         manifest = {"format": FORMAT, "environment": self.environment,
                     "settings": self.settings, "corpus": corpus_meta, "targets": targets,
                     "checksums": checksums}
@@ -184,9 +231,10 @@ def read(folder: Path) -> Baseline:
                                     " (truncated, corrupted or edited)")
             try:
                 with np.load(file, allow_pickle=False) as data:
-                    return {k: data[k] for k in data.files}
+                    stored = {k: data[k] for k in data.files}
             except (zipfile.BadZipFile, ValueError, OSError) as exc:
                 raise BaselineError(f"{file}: not a readable .npz ({exc})") from None
+            return _unpack(stored, str(file))
 
         corpus, hashes = {}, {}
         for spec, entry in manifest["corpus"].items():
@@ -196,8 +244,20 @@ def read(folder: Path) -> Baseline:
                 raise BaselineError(f"{where}: the cases do not hash to the manifest's"
                                     f" {entry['hash']} (edited)")
             corpus[spec], hashes[spec] = cases, entry["hash"]
-        targets = [{k: v for k, v in t.items() if k != "file"} for t in manifest["targets"]]
-        arrays = [load(t["file"]) for t in manifest["targets"]]
+        targets, arrays = [], []
+        for entry in manifest["targets"]:
+            found = load(entry["file"])
+            rows = found.pop(RECORD_ROWS, None)
+            if rows is None:
+                raise BaselineError(f"{folder / entry['file']}: no {RECORD_ROWS!r} entry")
+            try:
+                records = json.loads(rows.astype(np.uint8).tobytes().decode())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise BaselineError(f"{folder / entry['file']}: its record rows are not"
+                                    f" JSON ({exc})") from None
+            targets.append({"target": entry["target"], "spec": entry["spec"],
+                            "records": records})
+            arrays.append(found)
         return Baseline(manifest["environment"], manifest["settings"], corpus, hashes,
                         targets, arrays)
     except (KeyError, TypeError, AttributeError) as exc:

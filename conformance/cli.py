@@ -385,14 +385,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         versions = {}
         if args.libraries:
             versions = matrix_targets([], True)[1]
-        report, _ = compare_to(Path(args.baseline), load_target, specs=args.specs,
+        report, baseline = compare_to(Path(args.baseline), load_target, specs=args.specs,
                                stored_corpus=args.stored_corpus, timeout=args.timeout,
                                libraries=versions, progress=_say if args.verbose else None)
     except BaselineError as exc:
         raise UsageError(str(exc)) from exc
     print(report)
     _write_text(args.json_path, lambda: json.dumps(report.to_dict(), indent=2))
-    _write_text(args.markdown_path, report.markdown)
+    _write_text(args.markdown_path, lambda: report.markdown(baseline.corpus))
     _write_text(args.junit_path, report.junit)
     return EXIT_OK if report.ok else EXIT_NONCONFORMING
 

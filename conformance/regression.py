@@ -22,8 +22,16 @@ import torch
 from conformance import drift
 from conformance.baseline import Baseline, BaselineError, read
 from conformance.baseline import corpus_hash as hash_of
+from conformance.case import DTYPES, Case, format_case
 from conformance.report import DEVIATION, PASSED, SKIPPED
-from conformance.snapshot import DEFAULT_SEED, DEFAULT_SIZE, Record, corpus, record_target
+from conformance.snapshot import (
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    OUTSIDE,
+    Record,
+    corpus,
+    record_target,
+)
 from conformance.spec import LossSpec, UnknownSpec, get_spec
 
 
@@ -55,7 +63,8 @@ def take_snapshot(pairs: Sequence[tuple[LossSpec, str]], folder: Path,
     for spec, path in pairs:
         if progress:
             progress(f"{spec.name}  {path}")
-        records = record_target(load(path), spec, cases[spec.name], dtypes, devices, timeout)
+        records = [r for r in record_target(load(path), spec, cases[spec.name], dtypes,
+                                            devices, timeout) if r.status != OUTSIDE]
         targets.append({"target": path, "spec": spec.name,
                         "records": [r.meta() for r in records]})
         arrays.append({k: v for i, r in enumerate(records) for k, v in r.arrays(i).items()})
@@ -64,6 +73,19 @@ def take_snapshot(pairs: Sequence[tuple[LossSpec, str]], folder: Path,
                          "devices": list(devices)},
                         cases, {name: hash_of(c) for name, c in cases.items()}, targets, arrays)
     return baseline, baseline.write(folder)
+
+
+def _shown_array(value: np.ndarray | None) -> str:
+    if value is None:
+        return "-"
+    return np.array2string(np.asarray(value), precision=17, threshold=12,
+                           max_line_width=10**6)
+
+
+def _shown(record: Record) -> str:
+    if record.status != "ok":
+        return f"{record.status}: {record.message}"
+    return f"{_shown_array(record.value)} ({record.out_dtype})"
 
 
 class CorpusChanged(BaselineError):
@@ -115,7 +137,10 @@ class DriftReport:
                 "environment": self.env, "rows": [r.to_dict() for r in self.rows],
                 "notes": self.notes, "seconds": self.seconds}
 
-    def markdown(self, cases: dict[str, list[Any]] | None = None) -> str:
+    def markdown(self, corpus: dict[str, list[Case]] | None = None) -> str:
+        """A table of every compared row, then, for each record that is more than drift
+        within the rule (worse, closer to float64, NaN, dtype, shape or error changes), its
+        values before and now and, given the corpus, its input printed exactly."""
         lines = ["# Drift against a baseline", "",
                  f"Baseline: {', '.join(f'{k} {v}' for k, v in self.baseline_env.items())}.",
                  f"Now: {', '.join(f'{k} {v}' for k, v in self.env.items())}.", "",
@@ -126,6 +151,21 @@ class DriftReport:
                 continue
             lines.append(f"| `{r.target}` | {r.spec} | {r.dtype} | {r.reduction} |"
                          f" {r.verdict} | {r.summary()} |")
+        notable = [(r, c) for r in self.rows for c in r.changes if c.worse or c.better or (
+            c.kind not in (drift.IDENTICAL, drift.DRIFT, drift.SKIPPED, drift.UNCHANGED_ERROR))]
+        if notable:
+            lines += ["", "## Changes beyond drift within the rule", ""]
+        for r, c in notable:
+            verdict = "worse" if c.worse else ("closer to float64" if c.better else c.kind)
+            lines += [f"### `{r.target}` [{r.spec}] {r.dtype}, reduction={r.reduction!r},"
+                      f" case {c.record.case}: {verdict}", ""]
+            if c.why:
+                lines += [c.why, ""]
+            lines += ["```", f"before: {_shown(c.record)}", f"now:    {_shown(c.now)}",
+                      f"float64 reference: {_shown_array(c.now.reference)}"]
+            if corpus and r.spec in corpus:
+                lines += ["", format_case(corpus[r.spec][c.record.case], DTYPES[r.dtype])]
+            lines += ["```", ""]
         return "\n".join([*lines, "", *self.notes]) + "\n"
 
     def junit(self) -> str:

@@ -79,12 +79,20 @@ class Record:
                 self.out_dtype, list(self.shape), sorted(self.grads), self.grad_error]
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
+        """Values in the output's dtype and gradients in the tested dtype (bfloat16 as
+        float32: NumPy lacks it), which hold them exactly; the reference in float64."""
+        def narrow(array: np.ndarray, dtype: str) -> np.ndarray:
+            if not np.issubdtype(array.dtype, np.floating):
+                return array
+            return array.astype(np.float32 if dtype == "bfloat16" else np.dtype(dtype))
+
         out = {}
         if self.value is not None:
-            out[f"{index}.value"] = self.value
+            out[f"{index}.value"] = narrow(self.value, self.out_dtype)
         if self.reference is not None:
             out[f"{index}.reference"] = self.reference
-        out.update({f"{index}.grad.{name}": g for name, g in self.grads.items()})
+        out.update({f"{index}.grad.{name}": narrow(g, self.dtype)
+                    for name, g in self.grads.items()})
         return out
 
     @classmethod
@@ -97,7 +105,9 @@ class Record:
         meta = dict(zip(cls.COLUMNS, row, strict=True))
 
         def get(key: str) -> np.ndarray | None:
-            return arrays.get(f"{index}.{key}")
+            found = arrays.get(f"{index}.{key}")
+            return None if found is None else np.asarray(found, dtype=np.float64) if (
+                np.issubdtype(found.dtype, np.floating)) else found
 
         record = cls(meta["case"], meta["dtype"], meta["device"], meta["reduction"],
                      meta["status"], meta["message"], meta["out_dtype"], tuple(meta["shape"]),
