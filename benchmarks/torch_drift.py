@@ -87,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                   for v in ("WORSE", "better", "changed", "identical")}
         size = sum(p.stat().st_size for p in baseline.rglob("*") if p.is_file())
         line = (f"torch {release} -> {here}: {len(rows)} rows, {counts['identical']} bitwise"
-                f" identical, {counts['changed']} drifted within the rule, {counts['better']}"
-                f" closer to float64, {counts['WORSE']} worse; snapshot"
-                f" {made.stdout.strip()}; venv {setup:.0f}s, snapshot {snapshot_s:.0f}s,"
-                f" compare {compare_s:.0f}s, baseline {size / 1024:.0f} KiB")
+                f" identical, {counts['changed']} changed within the rule,"
+                f" {counts['better']} closer to float64, {counts['WORSE']} worse"
+                f" ({made.stdout.strip().splitlines()[-1]}; venv {setup:.0f}s, snapshot"
+                f" {snapshot_s:.0f}s,"
+                f" compare {compare_s:.0f}s, baseline {size / 1024:.0f} KiB)")
         print(line, flush=True)
         summary.append(f"- {line}")
         body = md.read_text().replace("# Drift against a baseline",
@@ -104,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
             f" --size {args.size}`: for each release a snapshot of every built-in"
             " implementation (every spec, four dtypes, every reduction, values and gradients)"
             " on the same corpus (each spec's edge cases and"
-            f" {args.size} seeded draws), compared under torch {here}.", "",
+            f" {args.size} seeded draws), compared under torch {here}. Read each section as"
+            f" the upgrade from that release to {here}: *changed* rows drifted within the"
+            " tolerance rule (values) or moved a gradient (gradients are reported, not"
+            " gated); *worse* ones moved away from the float64 reference. The torchvision"
+            " targets are not in the releases' venvs (torch only). What the changes mean:"
+            " docs/findings.md, \"Drift across torch releases\".", "",
             *summary, "", *sections]))
     return 0
 

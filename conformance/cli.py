@@ -363,9 +363,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         pairs, Path(args.out), load_target, dtypes=args.dtypes or list(DEFAULT_DTYPES),
         devices=devices, size=args.size, seed=args.seed, timeout=args.timeout,
         libraries=versions, progress=_say if args.verbose else None)
+    for line in baseline.settings["not_loaded"]:
+        print(f"not recorded: {line}")
     records = sum(len(t["records"]) for t in baseline.targets)
     cases = sum(len(c) for c in baseline.corpus.values())
-    print(f"snapshot {args.out}: {len(pairs)} target(s), {len(baseline.corpus)} spec(s),"
+    print(f"snapshot {args.out}: {len(baseline.targets)} target(s),"
+          f" {len(baseline.corpus)} spec(s),"
           f" {cases} cases, {records} records, {size / 1024:.0f} KiB,"
           f" {time.perf_counter() - start:.1f}s (torch {torch.__version__})")
     return EXIT_OK

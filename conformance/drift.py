@@ -30,6 +30,7 @@ from conformance.spec import LossSpec
 IDENTICAL, DRIFT, NEW_NAN, FIXED_NAN = "identical", "drift", "newly NaN/inf", "no longer NaN/inf"
 NEW_ERROR, FIXED_ERROR, CHANGED = "new error", "fixed error", "dtype or shape changed"
 UNCHANGED_ERROR, SKIPPED = "error before and now", "skipped"
+NOISE_ULPS = 4.0  # drift up to this many ULP is the last bits of a reordered sum, not news
 
 
 def ulps(a: np.ndarray, b: np.ndarray, dtype: str) -> np.ndarray:
@@ -55,8 +56,17 @@ class Change:
     kind: str
     worse: bool = False
     better: bool = False  # its error against the reference went down beyond the rule
-    max_ulps: float = 0.0
-    elements: int = 0  # elements that differ (values and gradients)
+    max_ulps: float = 0.0  # the value's drift
+    elements: int = 0  # the value's elements that differ
+    grad_ulps: float = 0.0  # the gradients' drift
+    grad_elements: int = 0
+
+    @property
+    def beyond_noise(self) -> bool:
+        """Worth a look: anything but identical records and drift of a few ULP."""
+        return self.worse or self.better or self.kind not in (
+            IDENTICAL, DRIFT, SKIPPED, UNCHANGED_ERROR) or max(
+            self.max_ulps, self.grad_ulps) > NOISE_ULPS
     why: str = ""
 
 
@@ -132,8 +142,8 @@ def _compare_gradients(change: Change, old: Record, now: Record) -> None:
             continue
         moved = ulps(before, after, old.dtype)
         if np.count_nonzero(moved):
-            change.elements += int(np.count_nonzero(moved))
-            change.max_ulps = max(change.max_ulps, float(np.max(moved)))
+            change.grad_elements += int(np.count_nonzero(moved))
+            change.grad_ulps = max(change.grad_ulps, float(np.max(moved)))
             if change.kind == IDENTICAL:
                 change.kind = DRIFT
         if np.all(np.isfinite(before)) and not np.all(np.isfinite(after)):
@@ -168,6 +178,10 @@ class Row:
         return max((c.max_ulps for c in self.changes), default=0.0)
 
     @property
+    def grad_ulps(self) -> float:
+        return max((c.grad_ulps for c in self.changes), default=0.0)
+
+    @property
     def compared(self) -> int:
         return sum(c.kind not in (SKIPPED, UNCHANGED_ERROR) for c in self.changes)
 
@@ -182,11 +196,16 @@ class Row:
 
     def summary(self) -> str:
         parts = []
-        drifted = self.count(DRIFT)
-        if drifted:
-            elements = sum(c.elements for c in self.changes if c.kind == DRIFT)
-            parts.append(f"{drifted} drifted (max {self.max_ulps:.3g} ulp, {elements}"
-                         " elements)")
+        values = [c for c in self.changes if c.kind == DRIFT and c.elements]
+        if values:
+            elements = sum(c.elements for c in values)
+            parts.append(f"{len(values)} values drifted (max {self.max_ulps:.3g} ulp,"
+                         f" {elements} elements)")
+        grads = [c for c in self.changes if c.grad_elements]
+        if grads:
+            elements = sum(c.grad_elements for c in grads)
+            parts.append(f"{len(grads)} gradients drifted (max {self.grad_ulps:.3g} ulp,"
+                         f" {elements} elements)")
         for kind in (NEW_NAN, FIXED_NAN, NEW_ERROR, FIXED_ERROR, CHANGED):
             if self.count(kind):
                 parts.append(f"{self.count(kind)} {kind}")
@@ -202,6 +221,8 @@ class Row:
                 "compared": self.compared, "identical": self.count(IDENTICAL),
                 "drifted": self.count(DRIFT), "max_ulps": self.max_ulps,
                 "elements_changed": sum(c.elements for c in self.changes),
+                "gradient_max_ulps": self.grad_ulps,
+                "gradient_elements_changed": sum(c.grad_elements for c in self.changes),
                 "newly_nan": self.count(NEW_NAN), "fixed_nan": self.count(FIXED_NAN),
                 "new_errors": self.count(NEW_ERROR), "fixed_errors": self.count(FIXED_ERROR),
                 "dtype_or_shape_changed": self.count(CHANGED), "closer": self.better,

@@ -59,18 +59,25 @@ def take_snapshot(pairs: Sequence[tuple[LossSpec, str]], folder: Path,
     for spec, _ in pairs:
         if spec.name not in cases:
             cases[spec.name] = corpus(spec, size, seed)
-    targets, arrays = [], []
+    targets, arrays, skipped = [], [], []
     for spec, path in pairs:
         if progress:
             progress(f"{spec.name}  {path}")
-        records = [r for r in record_target(load(path), spec, cases[spec.name], dtypes,
-                                            devices, timeout) if r.status != OUTSIDE]
+        try:
+            fn = load(path)
+        except Exception as exc:  # a library missing here: the others are still recorded
+            if len(pairs) == 1:
+                raise
+            skipped.append(f"{path}: {exc}")
+            continue
+        records = [r for r in record_target(fn, spec, cases[spec.name], dtypes, devices,
+                                            timeout) if r.status != OUTSIDE]
         targets.append({"target": path, "spec": spec.name,
                         "records": [r.meta() for r in records]})
         arrays.append({k: v for i, r in enumerate(records) for k, v in r.arrays(i).items()})
     baseline = Baseline(environment(libraries),
                         {"size": size, "seed": seed, "dtypes": list(dtypes),
-                         "devices": list(devices)},
+                         "devices": list(devices), "not_loaded": skipped},
                         cases, {name: hash_of(c) for name, c in cases.items()}, targets, arrays)
     return baseline, baseline.write(folder)
 
@@ -86,6 +93,9 @@ def _shown(record: Record) -> str:
     if record.status != "ok":
         return f"{record.status}: {record.message}"
     return f"{_shown_array(record.value)} ({record.out_dtype})"
+
+
+EXAMPLES = 3  # records beyond noise shown per row
 
 
 class CorpusChanged(BaselineError):
@@ -138,9 +148,10 @@ class DriftReport:
                 "notes": self.notes, "seconds": self.seconds}
 
     def markdown(self, corpus: dict[str, list[Case]] | None = None) -> str:
-        """A table of every compared row, then, for each record that is more than drift
-        within the rule (worse, closer to float64, NaN, dtype, shape or error changes), its
-        values before and now and, given the corpus, its input printed exactly."""
+        """A table of every compared row, then, for each record beyond noise (worse, closer
+        to float64, NaN, dtype, shape or error changes, drift of more than a few ULP), its
+        values (and moved gradients) before and now and, given the corpus, its input printed
+        exactly."""
         lines = ["# Drift against a baseline", "",
                  f"Baseline: {', '.join(f'{k} {v}' for k, v in self.baseline_env.items())}.",
                  f"Now: {', '.join(f'{k} {v}' for k, v in self.env.items())}.", "",
@@ -151,11 +162,11 @@ class DriftReport:
                 continue
             lines.append(f"| `{r.target}` | {r.spec} | {r.dtype} | {r.reduction} |"
                          f" {r.verdict} | {r.summary()} |")
-        notable = [(r, c) for r in self.rows for c in r.changes if c.worse or c.better or (
-            c.kind not in (drift.IDENTICAL, drift.DRIFT, drift.SKIPPED, drift.UNCHANGED_ERROR))]
-        if notable:
-            lines += ["", "## Changes beyond drift within the rule", ""]
-        for r, c in notable:
+        notable = [(r, [c for c in r.changes if c.beyond_noise][:EXAMPLES]) for r in self.rows]
+        if any(found for _, found in notable):
+            lines += ["", f"## Changes beyond noise (more than {drift.NOISE_ULPS:g} ULP, or a"
+                      f" changed kind), at most {EXAMPLES} records per row", ""]
+        for r, c in ((r, c) for r, found in notable for c in found):
             verdict = "worse" if c.worse else ("closer to float64" if c.better else c.kind)
             lines += [f"### `{r.target}` [{r.spec}] {r.dtype}, reduction={r.reduction!r},"
                       f" case {c.record.case}: {verdict}", ""]
@@ -163,6 +174,9 @@ class DriftReport:
                 lines += [c.why, ""]
             lines += ["```", f"before: {_shown(c.record)}", f"now:    {_shown(c.now)}",
                       f"float64 reference: {_shown_array(c.now.reference)}"]
+            for name, before in c.record.grads.items() if c.grad_elements else ():
+                lines += [f"d/d{name} before: {_shown_array(before)}",
+                          f"d/d{name} now:    {_shown_array(c.now.grads.get(name))}"]
             if corpus and r.spec in corpus:
                 lines += ["", format_case(corpus[r.spec][c.record.case], DTYPES[r.dtype])]
             lines += ["```", ""]
