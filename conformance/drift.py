@@ -60,6 +60,8 @@ class Change:
     elements: int = 0  # the value's elements that differ
     grad_ulps: float = 0.0  # the gradients' drift
     grad_elements: int = 0
+    closer: int = 0  # value elements whose error against float64 went down, at all
+    further: int = 0  # ... went up
 
     @property
     def beyond_noise(self) -> bool:
@@ -114,6 +116,8 @@ def compare_record(spec: LossSpec, case: Case, old: Record, now: Record) -> Chan
         change.kind, change.better = FIXED_NAN, True
     elif change.elements:
         change.kind = DRIFT
+    change.closer = int(np.count_nonzero(new_error < old_error))
+    change.further = int(np.count_nonzero(new_error > old_error))
     if np.any(new_error > old_error + allowed):
         change.worse = True
         slack = np.broadcast_to(allowed, new_error.shape)
@@ -199,8 +203,11 @@ class Row:
         values = [c for c in self.changes if c.kind == DRIFT and c.elements]
         if values:
             elements = sum(c.elements for c in values)
+            closer = sum(c.closer for c in values)
+            further = sum(c.further for c in values)
             parts.append(f"{len(values)} values drifted (max {self.max_ulps:.3g} ulp,"
-                         f" {elements} elements)")
+                         f" {elements} elements: {closer} closer to float64, {further}"
+                         " further)")
         grads = [c for c in self.changes if c.grad_elements]
         if grads:
             elements = sum(c.grad_elements for c in grads)
@@ -221,6 +228,8 @@ class Row:
                 "compared": self.compared, "identical": self.count(IDENTICAL),
                 "drifted": self.count(DRIFT), "max_ulps": self.max_ulps,
                 "elements_changed": sum(c.elements for c in self.changes),
+                "elements_closer": sum(c.closer for c in self.changes),
+                "elements_further": sum(c.further for c in self.changes),
                 "gradient_max_ulps": self.grad_ulps,
                 "gradient_elements_changed": sum(c.grad_elements for c in self.changes),
                 "newly_nan": self.count(NEW_NAN), "fixed_nan": self.count(FIXED_NAN),

@@ -88,6 +88,10 @@ def test_one_ulp_is_drift_within_the_rule(baseline: Path) -> None:
     drifted = [c for c in changes(report) if c.kind == drift.DRIFT]
     assert drifted and report.ok
     assert max(c.max_ulps for c in drifted) == pytest.approx(1.0, abs=0.01)
+    # one ULP up: nearer the reference where the value had rounded down, further where up
+    assert 0 < sum(c.closer + c.further for c in drifted) <= sum(c.elements for c in drifted)
+    assert sum(c.further for c in drifted) > 0
+    assert any(" further)" in row.summary() for row in report.rows)
 
 
 def test_a_new_nan_is_worse(baseline: Path) -> None:
