@@ -151,10 +151,8 @@ def test_cli_compare_exits_1_when_worse(tmp_path: Path) -> None:
     out = tmp_path / "b"
     assert main(["snapshot", f"{module}:good", "--spec", "mse_loss", "--out", str(out),
                  "--size", "2", "--dtype", "float32"]) == 0
-    manifest = out / "manifest.json"
-    body = json.loads(manifest.read_text())
-    body["targets"][0]["target"] = f"{module}:mse"  # the same corpus, the drifted code
-    manifest.write_text(json.dumps(body))
+    # the same corpus, the drifted code
+    _edit_manifest(out, lambda body: body["targets"][0].update(target=f"{module}:mse"))
     assert main(["compare", str(out)]) == 1
 
 
@@ -167,6 +165,13 @@ def _copy(baseline: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "copy"
     shutil.copytree(baseline, folder)
     return folder
+
+
+def _edit_manifest(folder: Path, edit) -> None:
+    manifest = folder / "manifest.json"
+    body = json.loads(manifest.read_text())
+    edit(body)
+    manifest.write_text(json.dumps(body))
 
 
 def test_a_truncated_records_file_is_named(tmp_path: Path, baseline: Path) -> None:
@@ -187,20 +192,15 @@ def test_a_truncated_manifest_is_named(tmp_path: Path, baseline: Path) -> None:
 
 def test_a_hand_edited_corpus_is_named(tmp_path: Path, baseline: Path) -> None:
     folder = _copy(baseline, tmp_path)
-    manifest = folder / "manifest.json"
-    body = json.loads(manifest.read_text())
-    body["corpus"]["mse_loss"]["cases"][0]["label"] = "edited"
-    manifest.write_text(json.dumps(body))
+    _edit_manifest(folder, lambda body: body["corpus"]["mse_loss"]["cases"][0].update(
+        label="edited"))
     with pytest.raises(BaselineError, match="do not hash to"):
         read(folder)
 
 
 def test_a_newer_format_is_named(tmp_path: Path, baseline: Path) -> None:
     folder = _copy(baseline, tmp_path)
-    manifest = folder / "manifest.json"
-    body = json.loads(manifest.read_text())
-    body["format"] = 99
-    manifest.write_text(json.dumps(body))
+    _edit_manifest(folder, lambda body: body.update(format=99))
     with pytest.raises(BaselineError, match="format 99 is newer"):
         read(folder)
 
