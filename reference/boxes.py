@@ -67,13 +67,18 @@ _FOUR_OVER_PI_SQUARED = 4.0 / np.pi**2
 # checks
 
 
+def _corners(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x1, y1, x2, y2 of (..., 4) boxes."""
+    return boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
+
+
 def _boxes(boxes: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(boxes, dtype=np.float64)
     if array.ndim == 0 or array.shape[-1] != 4:
         raise ValueError(f"{name} must have shape (..., 4) as (x1, y1, x2, y2), got {array.shape}")
     if np.any(np.isinf(array)):
         raise ValueError(f"{name} must have finite coordinates")
-    x1, y1, x2, y2 = np.moveaxis(array, -1, 0)
+    x1, y1, x2, y2 = _corners(array)
     if np.any(x2 < x1) or np.any(y2 < y1):
         raise ValueError(f"{name} holds an inverted box (x2 < x1 or y2 < y1)")
     return array
@@ -171,8 +176,8 @@ def _split(
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> _Pair:
-    ax1, ay1, ax2, ay2 = np.moveaxis(a, -1, 0)
-    bx1, by1, bx2, by2 = np.moveaxis(b, -1, 0)
+    ax1, ay1, ax2, ay2 = _corners(a)
+    bx1, by1, bx2, by2 = _corners(b)
     len_x, a_x, b_x = _split(ax1, ax2, bx1, bx2)
     len_y, a_y, b_y = _split(ay1, ay2, by1, by2)
     cells = len_x[..., :, None] * len_y[..., None, :]
@@ -248,7 +253,7 @@ def _reduce_box_loss(loss: np.ndarray, reduction: str) -> np.ndarray:
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Area (x2 - x1) (y2 - y1) of boxes (..., 4) -> (...) (torchvision.ops.box_area)."""
-    x1, y1, x2, y2 = np.moveaxis(_boxes(boxes, "boxes"), -1, 0)
+    x1, y1, x2, y2 = _corners(_boxes(boxes, "boxes"))
     return (x2 - x1) * (y2 - y1)
 
 
