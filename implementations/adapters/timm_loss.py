@@ -3,7 +3,8 @@
 LabelSmoothingCrossEntropy(smoothing) is torch's cross_entropy with label_smoothing for (N, C)
 logits and class indices, reduced by 'mean' only; SoftTargetCrossEntropy is the probability-
 target form, without smoothing. Neither has class weights or ignore_index, nor K-dimensional
-inputs: those combinations are not applicable, never counted as passes or failures.
+inputs, and its constructor asserts smoothing < 1 (torch allows 1.0): those combinations are
+not applicable, never counted as passes or failures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
         return _CE.SoftTargetCrossEntropy()(input, target)
     if bool((target == ignore_index).any()):
         raise NotApplicable("timm's cross-entropy losses have no ignore_index")
+    if label_smoothing >= 1.0:  # its constructor asserts smoothing < 1.0
+        raise NotApplicable("timm's LabelSmoothingCrossEntropy takes smoothing < 1 only")
     return _CE.LabelSmoothingCrossEntropy(smoothing=label_smoothing)(input, target)
 
 
