@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance import drift
+from conformance import drift, export
 from conformance.baseline import Baseline, BaselineError, read
 from conformance.baseline import corpus_hash as hash_of
 from conformance.case import DTYPES, Case, format_case
@@ -36,11 +36,11 @@ from conformance.spec import LossSpec, UnknownSpec, get_spec
 
 
 def environment(libraries: dict[str, str] | None = None) -> dict[str, str]:
-    """What the numbers may depend on: versions, the CPU, torch's build and threads."""
+    """What the numbers may depend on: `run`'s environment (python, torch, numpy), Hypothesis
+    (it draws the corpus), the CPU and torch's build, then the libraries' versions."""
     import hypothesis
 
-    env = {"python": platform.python_version(), "torch": torch.__version__,
-           "numpy": np.__version__, "hypothesis": hypothesis.__version__,
+    env = {**export.environment({}), "hypothesis": hypothesis.__version__,
            "machine": platform.machine(), "processor": platform.processor() or "",
            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
            "cuda": torch.version.cuda or "none"}
