@@ -164,6 +164,23 @@ def test_a_kink_read_at_a_tiny_step_is_not_drowned_in_rounding():
     assert found is None
 
 
+def test_a_kink_too_small_to_tell_from_smooth_allows_either_side():
+    # Touching boxes where the union nearly equals the enclosing box: GIoU's one-sided
+    # derivatives along the touching edge differ by 3e-6 relative, inside the smooth test's
+    # tolerance, so the point was read as smooth with an error of 3e-12 and our own
+    # generalized_box_iou_loss (the left derivative) failed (a default-profile draw).
+    found = recheck(boxes.generalized_box_iou_loss, "generalized_box_iou_loss",
+                    "gradient_matches_reference",
+                    {"boxes1": torch.tensor([[-3257.0591823503314, -4.658896295501105,
+                                              3257.0591823503314, 4.658896295501105]],
+                                            dtype=torch.float64),
+                     "boxes2": torch.tensor([[3257.0591823503314, -4.658896295501105,
+                                              3260.3162418903808, 4.606338486865349]],
+                                            dtype=torch.float64)},
+                    verbose=False)
+    assert found is None
+
+
 # 6. Memory layout: values properties hand contiguous tensors; layout is its own property.
 def test_transformed_cases_reach_the_target_contiguous():
     transposed = np.arange(6.0).reshape(2, 3).T
