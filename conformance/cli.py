@@ -221,7 +221,8 @@ def _run_table(reports: list[Report], dtypes: Sequence[str]) -> str:
     header = ("property", *dtypes)
     rows: list[tuple[str, ...]] = [header]
     for report in reports:
-        rows.append((f"{report.spec}  ({report.target})",))  # a heading line, not a cell
+        # A heading line, not a cell.
+        rows.append((f"{report.spec}  ({report.target}): {report.finding}",))
         cells: dict[tuple[str, str], str] = {}
         order: list[str] = []
         for r in report.results:
@@ -236,6 +237,27 @@ def _run_table(reports: list[Report], dtypes: Sequence[str]) -> str:
         row[0] if len(row) == 1 else
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         for row in rows)
+
+
+def _verdict_counts(reports: Sequence[Report]) -> str:
+    """How many reports found what: conforming, conforming up to documented conventions,
+    with known defects, nonconforming, without evidence."""
+    conforms = up_to = defects = 0
+    for r in reports:
+        if r.verdict != CONFORMS:
+            continue
+        if r.accepted("defect"):
+            defects += 1
+        elif r.accepted("convention"):
+            up_to += 1
+        else:
+            conforms += 1
+    bad = sum(r.verdict == NONCONFORMING for r in reports)
+    unproven = sum(r.verdict == NO_EVIDENCE for r in reports)
+    return ", ".join(
+        [f"{conforms} conform", f"{up_to} conform up to documented conventions",
+         f"{defects} with known defects", f"{bad} nonconforming"]
+        + ([f"{unproven} with no evidence"] if unproven else []))
 
 
 def builtin_targets(specs: Sequence[LossSpec]) -> list[tuple[LossSpec, str]]:
@@ -314,10 +336,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     seed = options["seed"] if options["seed"] is not None else (
         "derandomized" if profile == "ci" else "random")
     summary = (f"{len(reports)} implementation(s) of {len(specs)} spec(s): {checks} checks,"
-               f" {examples} examples, {len(bad)} nonconforming,"
-               + (f" {len(unproven)} with no evidence," if unproven else "")
-               + f" {len(outcome.known)} known"
-               f" deviations, {elapsed:.1f}s (profile {profile}, seed {seed})")
+               f" {examples} examples; {_verdict_counts(reports)};"
+               f" {len(outcome.known)} known-deviation cells,"
+               f" {elapsed:.1f}s (profile {profile}, seed {seed})")
     print("\n" + summary)
     for line in outcome.lines():
         print(line)

@@ -171,6 +171,7 @@ def apply(reports: Iterable[Report], entries: list[Deviation],
                 if dev.explains(report.target, result):
                     result.status = DEVIATION
                     result.deviation = f"{dev.kind}: {dev.reason}"
+                    result.deviation_kind = dev.kind
                     outcome.known.append((dev, result, report.target))
                     used.add(i)
                     break

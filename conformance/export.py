@@ -45,7 +45,7 @@ def markdown(reports: Sequence[Report], env: Mapping[str, str], summary: str,
         "|---|---|---|---|---|---|---|"]
     for r in reports:
         c = r.counts()
-        verdict = {CONFORMS: "conforms", NO_EVIDENCE: "*no evidence*"}.get(
+        verdict = {CONFORMS: r.finding, NO_EVIDENCE: "*no evidence*"}.get(
             r.verdict, "**does not conform**")
         lines.append(f"| `{r.target}` | {r.spec} | {c[PASSED]} | {c[FAILED] + c[ERROR]} |"
                      f" {c[DEVIATION]} | {c[SKIPPED]} | {verdict} |")

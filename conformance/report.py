@@ -82,6 +82,7 @@ class PropertyResult:
     outside: dict[str, int] = field(default_factory=dict)  # the same, counted by reason
     drawn: int = 0  # cases offered to the property (edge cases, draws, shrinking)
     deviation: str | None = None  # the accepting entry's kind and reason
+    deviation_kind: str | None = None  # its kind alone: "convention" or "defect"
     not_applicable: int = 0  # examples the target's library does not support
 
     @property
@@ -124,6 +125,27 @@ class Report:
         """The verdict is CONFORMS."""
         return self.verdict == CONFORMS
 
+    def accepted(self, kind: str) -> list[str]:
+        """The distinct accepted deviations of `kind` ("convention" or "defect") behind this
+        report's known cells: one entry covering four dtypes is one finding."""
+        return sorted({r.deviation or "" for r in self.results
+                       if r.status == DEVIATION and r.deviation_kind == kind})
+
+    @property
+    def finding(self) -> str:
+        """The verdict as what was found: "conforms", "conforms up to N documented
+        conventions", "N known defects" (with any conventions), "no evidence", or "does not
+        conform". A target whose checks pass only because a deviations file accepts its
+        failures is never called conforming without saying so."""
+        if self.verdict != CONFORMS:
+            return self.verdict.lower()
+        defects, conventions = len(self.accepted("defect")), len(self.accepted("convention"))
+        documented = f"{conventions} documented convention{'s' * (conventions != 1)}"
+        if defects:
+            known = f"{defects} known defect{'s' * (defects != 1)}"
+            return known + (f" and {documented}" if conventions else "")
+        return f"conforms up to {documented}" if conventions else "conforms"
+
     @property
     def failures(self) -> list[Failure]:
         return [r.failure for r in self.results if r.failure is not None]
@@ -164,7 +186,8 @@ class Report:
         c = self.counts()
         verdict = self.verdict
         lines = [
-            f"{self.target} vs spec {self.spec!r}: {verdict}",
+            f"{self.target} vs spec {self.spec!r}: {verdict}"
+            + (f" ({self.finding})" if self.finding != verdict.lower() else ""),
             f"  {c[PASSED]} passed, {c[FAILED]} failed, {c[ERROR]} errors, {c[SKIPPED]} skipped"
             + (f", {c[DEVIATION]} known deviations" if c[DEVIATION] else "")
             + f" in {self.seconds:.1f}s (profile {self.profile!r})",
@@ -188,6 +211,7 @@ class Report:
             "profile": self.profile,
             "ok": self.ok,
             "verdict": self.verdict,
+            "finding": self.finding,
             "seconds": self.seconds,
             "results": [
                 {

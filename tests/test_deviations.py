@@ -88,3 +88,27 @@ def test_an_entry_may_list_specs_and_covers_those_only(tmp_path):
     other = check(bce_clamped_probabilities, "binary_cross_entropy_with_logits",
                   properties=["matches_reference"], dtypes=("float64",), target_path=TARGET)
     assert not entry.covers(TARGET, other.results[0])
+
+
+@pytest.mark.parametrize("kinds, finding", [
+    (("defect",), "1 known defect"),
+    (("convention",), "conforms up to 1 documented convention"),
+    (("defect", "convention"), "1 known defect and 1 documented convention"),
+])
+def test_a_report_passing_only_by_accepted_deviations_says_so(tmp_path, kinds, finding):
+    # Each entry covers one dtype, so two entries are two findings; every cell is accepted.
+    body = "".join(ENTRY.replace('["float64"]', f'["{dtype}"]').replace('"defect"', f'"{kind}"')
+                   for kind, dtype in zip(kinds, ("float64", "float32"), strict=False))
+    dtypes = ("float64", "float32")[:len(kinds)]
+    report = check(bce_clamped_probabilities, BCE, properties=["matches_reference"],
+                   dtypes=dtypes, target_path=TARGET)
+    deviations.apply([report], _file(tmp_path, body))
+    assert report.ok and report.finding == finding
+    assert str(report).splitlines()[0].endswith(f": CONFORMS ({finding})")
+    assert report.to_dict()["finding"] == finding
+
+
+def test_a_clean_pass_is_plainly_conforming():
+    report = check(F.binary_cross_entropy, BCE, properties=["matches_reference"],
+                   dtypes=("float64",))
+    assert report.finding == "conforms" and str(report).splitlines()[0].endswith(": CONFORMS")
