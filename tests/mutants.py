@@ -245,6 +245,7 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "zero_at_a_perfect_prediction": constant_floor,
     "at_most_one": log_of_score,
     "gradient_matches_reference": wrong_backward,
+    "gradient_matches_own_values": wrong_backward,
     "agrees_with_cpu": differs_on_accelerator,  # needs CUDA to run; see test_mutants
 }
 
@@ -680,6 +681,41 @@ def ciou_loss_detached_distance(boxes1, boxes2, reduction="none", eps=1e-7):
     d = distance_box_iou_loss(boxes1, boxes2, eps=eps)
     return reduce_loss(complete_box_iou_loss(boxes1, boxes2, eps=eps) - d + d.detach(),
                        reduction)
+
+
+def ciou_loss_alpha_differentiated(boxes1, boxes2, reduction="none", eps=1e-7):
+    """CIoU with alpha left in the graph: the right value, but the gradient the paper freezes
+    alpha out of (the spec owes the frozen one)."""
+    from implementations.boxes import _aspect_angle, _corners, _diou_loss
+
+    loss, iou = _diou_loss(boxes1, boxes2, eps)
+    x1, y1, x2, y2 = _corners(boxes1)
+    gx1, gy1, gx2, gy2 = _corners(boxes2)
+    v = (4 / torch.pi**2) * (_aspect_angle(gx2 - gx1, gy2 - gy1)
+                             - _aspect_angle(x2 - x1, y2 - y1)) ** 2
+    return reduce_loss(loss + v / (1 - iou + v + eps) * v, reduction)
+
+
+def sigmoid_focal_detached_modulation(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """The modulating factor (1 - p_t)^gamma computed under no_grad: right values, and a
+    gradient that is BCE's scaled, as if the factor were a constant weight."""
+    p = torch.sigmoid(inputs)
+    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    with torch.no_grad():
+        modulation = (1 - p_t) ** gamma
+    loss = ce * modulation
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return reduce_loss(loss, reduction)
+
+
+def giou_loss_other_eps(boxes1, boxes2, reduction="none", eps=1e-7):
+    """GIoU with 1e-3 added to the union and the enclosing area instead of eps: another
+    convention, with a backward true to it."""
+    from implementations.boxes import generalized_box_iou_loss
+
+    return generalized_box_iou_loss(boxes1, boxes2, reduction=reduction, eps=1e-3)
 
 
 # --------------------------------------------------------------------------- segmentation

@@ -244,7 +244,7 @@ def moves(coordinates: np.ndarray, input_shape: tuple[int, ...], output_shape: t
     return sets
 
 
-def _reduction_weights(spec, case: Case, reduction: str | None, cotangent_: np.ndarray,
+def reduction_weights(spec, case: Case, reduction: str | None, cotangent_: np.ndarray,
                        elementwise_shape: tuple[int, ...]) -> np.ndarray:
     """The weights that turn the elementwise output into the target's weighted output."""
     if reduction in ("none", None):
@@ -390,7 +390,7 @@ class GradientMatchesReference(Property):
                 f" finite (reduction={reduction!r})", reduction=reduction)
 
         elementwise = spec.elementwise_reduction
-        linear = _reduction_weights(spec, case, reduction, weights,
+        linear = reduction_weights(spec, case, reduction, weights,
                                     _elementwise_loss(spec, case)(case).shape)
 
         # The gradient's error scale: its own size, and the cotangent's (a derivative of O(1)

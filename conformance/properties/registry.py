@@ -10,16 +10,18 @@ from conformance.properties.generic import (
     MATCHES_REFERENCE,
 )
 from conformance.properties.gradient import GRADIENT
+from conformance.properties.self_gradient import GRADIENT_MATCHES_OWN_VALUES
 from conformance.spec import LossSpec
 
 # Every spec has these, after its own: layout and device are never part of a loss's value.
 UNIVERSAL = (ACCEPTS_NON_CONTIGUOUS, AGREES_WITH_CPU)
-REGISTRY: dict[str, Property] = {p.name: p for p in (*GENERIC, GRADIENT, *UNIVERSAL)}
+REGISTRY: dict[str, Property] = {
+    p.name: p for p in (*GENERIC, GRADIENT, GRADIENT_MATCHES_OWN_VALUES, *UNIVERSAL)}
 
 
 def resolve(spec: LossSpec) -> list[Property]:
     """The spec's properties, matches_reference first, the universal ones last; a name must be
-    registered."""
+    registered. Declaring gradient_matches_reference brings gradient_matches_own_values."""
     found: list[Property] = [MATCHES_REFERENCE]
     for entry in spec.properties:
         prop = REGISTRY.get(entry) if isinstance(entry, str) else entry
@@ -28,5 +30,9 @@ def resolve(spec: LossSpec) -> list[Property]:
         if prop.name in {p.name for p in found}:
             raise ValueError(f"spec {spec.name!r} declares property {prop.name!r} twice")
         found.append(prop)
+        # A spec that owes gradients owes a backward that matches its own forward: checked
+        # against the target's own values, so no convention of the spec is involved.
+        if prop is GRADIENT and GRADIENT_MATCHES_OWN_VALUES not in spec.properties:
+            found.append(GRADIENT_MATCHES_OWN_VALUES)
     found += [p for p in UNIVERSAL if p not in found]
     return found
