@@ -67,11 +67,13 @@ class Along:
 
 
 def along(values: Callable[[Case], np.ndarray], case: Case, name: str, v: np.ndarray,
-          shape: tuple[int, ...], rounding: float = 0.0) -> Along:
+          shape: tuple[int, ...], rounding: float = 0.0,
+          eps: float = float(np.finfo(np.float64).eps)) -> Along:
     """Richardson central differences of values(case with name = x + t v) at every step.
 
     `rounding`: the scale of the error that moving the input makes (eps |x| per coordinate,
-    through the gradient): the estimate is no better than eps times it over h."""
+    through the gradient): the estimate is no better than eps times it over h. `eps`: that of
+    the dtype the values come in (a target may compute and return float32 for float64)."""
     x = case.inputs[name]
 
     def at(t: float) -> np.ndarray:
@@ -84,7 +86,7 @@ def along(values: Callable[[Case], np.ndarray], case: Case, name: str, v: np.nda
     f = np.stack([at(t) for t in ts]).astype(np.float64)
     if not np.all(np.isfinite(f)):
         return Along(np.zeros(shape, bool), np.zeros(shape), np.zeros(shape), defined=False)
-    f0, eps = f[0], np.finfo(np.float64).eps
+    f0 = f[0]
     centrals, errors, smooth = [], [], np.ones(shape, dtype=bool)
     resolved = np.zeros((len(STEPS), *shape), dtype=bool)
     for k, h in enumerate(STEPS):
@@ -174,7 +176,11 @@ class GradientMatchesOwnValues(Property):
             grad = to_numpy(gradient(weighted, args[position], ctx.target.timeout))
             return grad if grad.shape == v.shape else None  # gradient_matches_reference's
 
-        shape = tuple(ctx.target(case, FLOAT64, ctx.device, **kwargs)[0].shape)
+        plain = ctx.target(case, FLOAT64, ctx.device, **kwargs)[0]
+        shape = tuple(plain.shape)
+        if not plain.is_floating_point():
+            return "no value or gradient to judge (the other properties report why)"
+        eps = torch.finfo(plain.dtype).eps
         weights = cotangent(shape)
         grad = backward(weights) if weights.size else None
         if grad is None:
@@ -191,7 +197,7 @@ class GradientMatchesOwnValues(Property):
         # values through the gradient (a coordinate of 1e4 with a derivative of 1e4).
         rounding = float(np.sum(np.abs(grad * case.inputs[name]))) / float(np.max(weights))
         for shrink in (1.0, 1e-3, 1e-6):  # near a domain edge the longest steps leave it
-            each = along(own, case, name, shrink * v, shape, rounding)
+            each = along(own, case, name, shrink * v, shape, rounding, eps)
             if each.defined:
                 break
         else:
@@ -216,8 +222,12 @@ class GradientMatchesOwnValues(Property):
             return "the spec's owed gradient is near a kink along the check's direction"
         shift, shift_error = owed
         got = float(np.sum(grad * v))
-        scale = abs(value + shift) + float(np.sum(np.abs(grad * v)))
-        allowed = (torch.finfo(FLOAT64).eps * (1 + np.log2(max(v.size, 1))) * scale
+        # As in gradient_matches_reference, the cotangent's size is part of the scale: a
+        # derivative of O(1) terms is good to eps in absolute terms, however small (a focal
+        # loss of 1e-23 whose forward underflows to 0 while its backward does not).
+        scale = (abs(value + shift) + float(np.sum(np.abs(grad * v)))
+                 + float(np.max(np.abs(weights))))
+        allowed = (eps * (1 + np.log2(max(v.size, 1))) * scale
                    + 10 * (error + shift_error) + 1e-300)
         excess = abs(got - (value + shift))
         if excess > allowed:
