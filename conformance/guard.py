@@ -91,6 +91,7 @@ class GuardedTarget:
         self.reductions: tuple[str, ...] | None = getattr(fn, "conformance_reductions", None)
         self.timeout = timeout
         self.hung_on: tuple[Case, torch.dtype] | None = None
+        self.warned: list[str] = []  # the last call's warnings, where it kept them
 
     def __call__(
         self,
@@ -99,11 +100,13 @@ class GuardedTarget:
         device: str,
         grad_inputs: tuple[str, ...] = (),
         layout: str = CONTIGUOUS,
+        keep_warnings: bool = False,
         **overrides: Any,
     ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, Any]]:
         """Call the target on `case` in `dtype`; returns the output and the tensors it was given.
 
         The inputs named in `grad_inputs` require grad, for properties that differentiate.
+        `keep_warnings`: the messages of the warnings the call gave are left in `self.warned`.
         """
         if self.hung_on is not None:
             raise TargetHung()
@@ -114,9 +117,11 @@ class GuardedTarget:
         kwargs.update(overrides)
         try:
             # A target's warnings (deprecations, 'mean' of kl_div) would repeat once per example.
-            with time_limit(self.timeout), warnings.catch_warnings(), timed("target"):
-                warnings.simplefilter("ignore")
+            with time_limit(self.timeout), warnings.catch_warnings(
+                    record=keep_warnings) as given, timed("target"):
+                warnings.simplefilter("always" if keep_warnings else "ignore")
                 out = self.fn(*args, **kwargs)
+            self.warned = [str(w.message) for w in given or ()]
         except _Alarm:
             self.hung_on = (case, dtype)
             raise TargetHung() from None

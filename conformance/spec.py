@@ -11,6 +11,7 @@ import torch
 from hypothesis import strategies as st
 
 from conformance.case import Case, dtype_name
+from conformance.invalid import Invalid
 from conformance.timing import timed
 from conformance.tolerance import DEFAULT_RULE, ToleranceRule
 from reference.reduction import reduce
@@ -120,6 +121,9 @@ class LossSpec:
     # eps = 0 the IoU of two empty boxes is 0/0). A case outside is never an example, and
     # shrinking never walks onto one. Say it in `conventions` too.
     domain: Callable[[Case, torch.dtype], str | None] | None = None
+    # Invalid forms of a drawn case (conformance.invalid) and what each owes: an error, or NaN
+    # where the spec allows it. Declaring any brings the property rejects_invalid_input.
+    invalid: tuple[Invalid, ...] = ()
 
     def __post_init__(self) -> None:
         if self.subgradient not in SUBGRADIENT_CONVENTIONS:

@@ -2,7 +2,8 @@
 
 Boxes are (x1, y1, x2, y2). The losses compare boxes1[i] with boxes2[i] and default to
 reduction='none'; eps sits in the union and enclosing-box denominators as torchvision puts it.
-The pairwise metrics compare every box of boxes1 with every box of boxes2.
+The pairwise metrics compare every box of boxes1 with every box of boxes2. A pair holding an
+inverted box (x2 < x1 or y2 < y1) scores NaN.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ def _intersection_union(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor,
     h = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp(min=0)
     inter = w * h
     union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
-    return inter, union
+    # An inverted box (x2 < x1 or y2 < y1) has no area: every metric of a pair holding one is
+    # NaN, not a number that looks like an overlap. Valid pairs keep their values and
+    # gradients (where's backward sends nothing to the other branch).
+    valid = (ax2 >= ax1) & (ay2 >= ay1) & (bx2 >= bx1) & (by2 >= by1)
+    return inter, torch.where(valid, union, torch.nan)
 
 
 def _enclosing(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

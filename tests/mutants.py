@@ -192,6 +192,20 @@ def wrong_backward(fn: Loss) -> Loss:
     return wrong
 
 
+def answers_anything(fn: Loss) -> Loss:
+    """Never refuses an input: where the loss raises it returns 0, where it is NaN, 0."""
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        try:
+            out = fn(*args, **kwargs)
+        except Exception:
+            return args[0].new_zeros(())
+        return out.nan_to_num(0.0)
+
+    return wrong
+
+
 def differs_on_accelerator(fn: Loss) -> Loss:
     """Right on the CPU; on any other device a fused kernel that drops 1% of the loss."""
 
@@ -246,6 +260,7 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "at_most_one": log_of_score,
     "gradient_matches_reference": wrong_backward,
     "gradient_matches_own_values": wrong_backward,
+    "rejects_invalid_input": answers_anything,
     "agrees_with_cpu": differs_on_accelerator,  # needs CUDA to run; see test_mutants
 }
 

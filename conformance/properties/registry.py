@@ -10,18 +10,21 @@ from conformance.properties.generic import (
     MATCHES_REFERENCE,
 )
 from conformance.properties.gradient import GRADIENT
+from conformance.properties.invalid_input import REJECTS_INVALID_INPUT
 from conformance.properties.self_gradient import GRADIENT_MATCHES_OWN_VALUES
 from conformance.spec import LossSpec
 
 # Every spec has these, after its own: layout and device are never part of a loss's value.
 UNIVERSAL = (ACCEPTS_NON_CONTIGUOUS, AGREES_WITH_CPU)
 REGISTRY: dict[str, Property] = {
-    p.name: p for p in (*GENERIC, GRADIENT, GRADIENT_MATCHES_OWN_VALUES, *UNIVERSAL)}
+    p.name: p for p in (*GENERIC, GRADIENT, GRADIENT_MATCHES_OWN_VALUES, REJECTS_INVALID_INPUT,
+                        *UNIVERSAL)}
 
 
 def resolve(spec: LossSpec) -> list[Property]:
     """The spec's properties, matches_reference first, the universal ones last; a name must be
-    registered. Declaring gradient_matches_reference brings gradient_matches_own_values."""
+    registered. Declaring gradient_matches_reference brings gradient_matches_own_values, and
+    declaring invalid forms brings rejects_invalid_input."""
     found: list[Property] = [MATCHES_REFERENCE]
     for entry in spec.properties:
         prop = REGISTRY.get(entry) if isinstance(entry, str) else entry
@@ -34,5 +37,7 @@ def resolve(spec: LossSpec) -> list[Property]:
         # against the target's own values, so no convention of the spec is involved.
         if prop is GRADIENT and GRADIENT_MATCHES_OWN_VALUES not in spec.properties:
             found.append(GRADIENT_MATCHES_OWN_VALUES)
+    if spec.invalid and REJECTS_INVALID_INPUT not in found:
+        found.append(REJECTS_INVALID_INPUT)
     found += [p for p in UNIVERSAL if p not in found]
     return found

@@ -29,6 +29,7 @@ from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Integers, Law, Power10, Uniform
 from conformance.guard import PropertyFailure, gradient
+from conformance.invalid import inverted_box
 from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_box, register
@@ -302,6 +303,10 @@ def _pairwise_products(case: Case) -> np.ndarray:
     return _box_products(case.inputs["boxes1"][:, None], case.inputs["boxes2"][None])
 
 
+# An inverted box has no area: an error or NaN is owed, never a number (the reference raises).
+INVERTED = (inverted_box("boxes1"), inverted_box("boxes2"))
+
+
 def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
                implementation: str | tuple[str, ...], conventions: str,
                allow_empty: bool = True) -> LossSpec:
@@ -323,6 +328,7 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         domain=_ciou_domain if name == "complete_box_iou_loss" else _empty_union_at_eps_zero,
         gradient_reference=_ciou_with_frozen_alpha if name == "complete_box_iou_loss" else None,
         gradient_domain=_without_empty_boxes,
+        invalid=INVERTED,
         properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, TRANSLATION_INVARIANT,
                     *identical, *relations),
         edge_cases=(
@@ -461,6 +467,7 @@ for _name, _summary, _fn, _bounds in (
         intermediates=_pairwise_products,
         nan_expected=_both_empty,
         gradient_domain=_without_empty_boxes,
+        invalid=INVERTED,
         differentiable=("boxes1", "boxes2"),
         properties=("output_dtype", "no_input_mutation", "gradient_matches_reference",
                     PAIRWISE_SYMMETRIC, _bounds),

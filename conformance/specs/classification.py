@@ -13,6 +13,7 @@ from scipy.special import expit
 from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Uniform
+from conformance.invalid import batch_of_one, label_out_of_range, weight_too_long
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_element, register
 from conformance.specs.common import GENERIC, OMIT, choice, maybe, number, params, zero_loss
@@ -62,6 +63,7 @@ def _each_sample(case: Case, name: str) -> tuple[int, ...]:
 
 register(LossSpec(
     name="binary_cross_entropy",
+    invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
     summary="binary cross-entropy on probabilities (torch.nn.functional.binary_cross_entropy)",
@@ -111,6 +113,7 @@ def _logits_magnitude_with_pos_weight(case: Case, loss: np.ndarray) -> np.ndarra
 
 register(LossSpec(
     name="binary_cross_entropy_with_logits",
+    invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
     summary="sigmoid + binary cross-entropy on logits, stable for |x| up to 1e4",
@@ -243,6 +246,7 @@ CE_PROPERTIES = (
 
 register(LossSpec(
     name="cross_entropy",
+    invalid=(label_out_of_range(), weight_too_long(), batch_of_one("target")),
     separable=_each_sample,
     family="classification",
     summary="softmax cross-entropy, class-index or probability targets",
@@ -293,6 +297,7 @@ def _nll_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="nll_loss",
+    invalid=(label_out_of_range(), weight_too_long(), batch_of_one("target")),
     separable=_each_sample,
     family="classification",
     summary="negative log-likelihood of log-probabilities with class-index targets",
@@ -356,6 +361,7 @@ def _log_q_equals_p(case: Case) -> Case:
 
 register(LossSpec(
     name="kl_div",
+    invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
     summary="pointwise KL divergence of log-probabilities from a target distribution",
@@ -416,6 +422,7 @@ TO_BCE = compose(rename_inputs(inputs="input", targets="target"), keep_params())
 
 register(LossSpec(
     name="sigmoid_focal_loss",
+    invalid=(batch_of_one("targets"),),
     separable=each_element,
     family="classification",
     summary="focal loss on logits (Lin et al. 2017), torchvision.ops semantics",
@@ -576,6 +583,7 @@ DROP_ALL = keep_params()
 
 register(LossSpec(
     name="quality_focal_loss",
+    invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
     summary="Quality Focal Loss (Generalized Focal Loss, Li et al. 2020), elementwise form",
@@ -630,6 +638,7 @@ def _balanced_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="balanced_binary_cross_entropy_with_logits",
+    invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
     summary="class-balanced BCE on logits: beta = fraction of negatives per sample (seed 001)",

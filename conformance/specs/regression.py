@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Uniform, Values
+from conformance.invalid import batch_of_one
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_element, register
 from conformance.specs.common import GENERIC, maybe, number, params, zero_loss
@@ -95,6 +96,7 @@ def _regression_spec(name: str, summary: str, signature: str, reference_fn: Call
     domain = _on_or_off_the_kink if subgradient == "midpoint" else None
     return register(LossSpec(
         name=name,
+        invalid=(batch_of_one("target"),),
         family="regression",
         summary=summary,
         signature=signature,
@@ -198,6 +200,7 @@ def _swap_ranking(case: Case) -> Case:
 
 register(LossSpec(
     name="margin_ranking_loss",
+    invalid=(batch_of_one("target"),),
     separable=each_element,
     family="ranking",
     summary="max(0, -y (x1 - x2) + margin)",
@@ -232,6 +235,7 @@ def _hinge_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="hinge_embedding_loss",
+    invalid=(batch_of_one("target"),),
     separable=each_element,
     family="ranking",
     summary="x for similar pairs (y = 1), max(0, margin - x) for dissimilar ones (y = -1)",
