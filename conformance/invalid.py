@@ -64,7 +64,10 @@ def label_out_of_range(target: str = "target", scores: str = "input") -> Invalid
         out[kept[0]] = classes
         return case.with_inputs(**{target: out.reshape(y.shape)})
 
-    return Invalid(f"a class index in {target} equal to the number of classes", make)
+    # NaN is a refusal too: JAX cannot raise inside a traced function and fills an
+    # out-of-bounds gather with NaN (its documented indexing semantics).
+    return Invalid(f"a class index in {target} equal to the number of classes", make,
+                   RAISE_OR_NAN)
 
 
 def batch_of_one(name: str = "target") -> Invalid:
