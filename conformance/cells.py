@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import time
 import traceback
 import zlib
@@ -51,13 +52,22 @@ class Cell:
     current: Case | None = None  # the rounded case being checked
     failure: PropertyFailure | None = None
     failing: Case | None = None
+    # Failures of other kinds met after the first (a different message or reduction): one
+    # counterexample per cell would hide every other defect in it.
+    more: list[tuple[PropertyFailure, Case]] = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)
+    since_failure: int = 0  # cases offered after the first failure
     shrunk: bool = False
     shrink_stopped: float | None = None  # the budget, where it ran out before the shrinker
     error: str | None = None
 
     @property
     def done(self) -> bool:
-        return self.failure is not None or self.error is not None
+        """Errored, or failed and done looking for failures of other kinds."""
+        if self.error is not None:
+            return True
+        return self.failure is not None and (
+            len(self.kinds) >= MAX_KINDS or self.since_failure >= FURTHER_CASES)
 
     def offer(self, ctx: Context, case: Case) -> None:
         """Check one case; raises PropertyFailure. A case that is no example (outside the
@@ -94,11 +104,18 @@ class Cell:
 
     def settle(self, ctx: Context, case: Case) -> None:
         """Offer a case and record how the cell ends on it (TargetHung propagates)."""
+        if self.failure is not None:
+            self.since_failure += 1
         try:
             self.offer(ctx, case)
         except PropertyFailure as failure:
-            self.failure, self.failing = failure, self.current
             self.examples += 1  # the failing example was checked too
+            kind = failure_kind(failure)
+            if self.failure is None:
+                self.failure, self.failing = failure, self.current
+            elif kind not in self.kinds and self.current is not None:
+                self.more.append((failure, self.current))
+            self.kinds.add(kind)
         except TargetHung:
             self.error = (f"the target did not return within {ctx.target.timeout}s; its"
                           " remaining checks are skipped")
@@ -117,6 +134,18 @@ class Cell:
             parts.append(f"{self.unused} unusable by this property")
         return f"no evidence: 0 of {self.drawn} drawn cases applied" + (
             f" ({'; '.join(parts)})" if parts else "")
+
+
+MAX_KINDS = 3  # failures of distinct kinds a cell reports
+FURTHER_CASES = 50  # cases a failed cell still checks, looking for another kind
+
+
+def failure_kind(failure: PropertyFailure) -> str:
+    """What a failure is, without its numbers: the message with every number (and the input
+    printed in it) replaced, and the reduction."""
+    text = re.sub(r"\[[^\]]*\]", "[]", failure.message)
+    text = re.sub(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|nan|inf", "#", text)
+    return f"{failure.details.get('reduction')!r}: {text[:120]}"
 
 
 class _AllDone(Exception):
@@ -214,19 +243,23 @@ def result_of(ctx: Context, cell: Cell, fn: Callable[..., Any], path: str | None
                             beyond_range=sum(cell.outside.values()), outside=dict(cell.outside),
                             drawn=cell.drawn)
     result.not_applicable = cell.not_applicable
-    if cell.failure is not None and cell.failing is not None:
-        case, failure = cell.failing, cell.failure
+    def reported(failure: PropertyFailure, case: Case, shrunk: bool) -> Failure:
         reduction = failure.details.get("reduction")
-        result.status = FAILED
-        result.failure = Failure(
+        return Failure(
             spec=spec.name, property=cell.prop.name, dtype=ctx.dtype_name, device=ctx.device,
             message=failure.message, case=case, reduction=reduction,
             comparison=failure.details.get("comparison"),
             reproducer=reproducer.build(fn, spec.name, cell.prop.name, case, ctx.dtype,
                                         ctx.device, reduction, path, layout=cell.prop.layout),
-            shrunk=cell.shrunk,
-            shrink_stopped=cell.shrink_stopped,
+            shrunk=shrunk,
+            shrink_stopped=cell.shrink_stopped if shrunk else None,
         )
+
+    if cell.failure is not None and cell.failing is not None:
+        result.status = FAILED
+        result.failure = reported(cell.failure, cell.failing, cell.shrunk)
+        # Met after the first and reported as found: shrinking each would cost a run apiece.
+        result.more_failures = [reported(f, c, c.label is not None) for f, c in cell.more]
     elif cell.error is not None:
         result.status, result.reason = ERROR, cell.error
     elif cell.examples == 0:

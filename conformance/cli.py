@@ -187,6 +187,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("  edge cases:")
     for case in spec.edge_cases:
         print(f"    {case.label}")
+    if spec.invalid:
+        print("  invalid forms (what is owed):")
+        for form in spec.invalid:
+            print(f"    {form.name} ({form.owed})")
+    if spec.regimes:
+        print(f"  regimes (a deviation's `when`): {', '.join(sorted(spec.regimes))}")
     return EXIT_OK
 
 

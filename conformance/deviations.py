@@ -9,10 +9,15 @@ A deviations file (TOML) lists entries, each scoped as narrowly as its author ca
     dtypes = ["float16", "bfloat16"]        # optional: every dtype when left out
     devices = ["cpu"]                       # optional
     params = { label_smoothing = 0.1 }      # optional: the failing case must have these
+    when = "every_target_ignored"           # optional: a regime the spec declares
+                                            # (LossSpec.regimes) the failing case is in
     kind = "convention"                     # "convention" (a documented choice) or "defect"
     reason = "torchvision upcasts half inputs to float32 and returns float32"
 
-A failure an entry covers is reported as a known deviation, not as nonconformance. An exact
+A failure an entry covers is reported as a known deviation, not as nonconformance. A cell
+reports up to three failures of different kinds (conformance.cells): it is a known deviation
+only when entries explain every one of them; the failures no entry explains stay open, so an
+entry scoped to a regime (`params`, `when`) no longer hides another defect in its cell. An exact
 entry (no pattern, no parameters) whose cell ran and passed is an unexpected pass (the
 deviation is gone: drop the entry); an entry whose scope never ran matched nothing. Both are
 reported, so the file cannot rot silently.
@@ -28,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.report import DEVIATION, FAILED, PASSED, PropertyResult, Report
+from conformance.report import DEVIATION, FAILED, PASSED, Failure, PropertyResult, Report
 
 KINDS = ("convention", "defect")
-_KEYS = {"implementation", "spec", "property", "dtypes", "devices", "params", "kind", "reason"}
+_KEYS = {"implementation", "spec", "property", "dtypes", "devices", "params", "when", "kind",
+         "reason"}
 
 
 class DeviationFileError(ValueError):
@@ -48,6 +54,7 @@ class Deviation:
     dtypes: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    when: str | None = None  # a regime of the spec (LossSpec.regimes)
 
     def scope(self) -> str:
         parts = [self.implementation, ", ".join(self.specs), ", ".join(self.properties)]
@@ -57,6 +64,8 @@ class Deviation:
             parts.append("/".join(self.devices))
         if self.params:
             parts.append(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        if self.when:
+            parts.append(f"when {self.when}")
         return " | ".join(parts)
 
     def exact(self) -> bool:
@@ -77,14 +86,25 @@ class Deviation:
             and (not self.devices or result.device in self.devices)
         )
 
-    def explains(self, target: str, result: PropertyResult) -> bool:
-        """Whether the entry accounts for this failure, parameters included."""
+    def explains(self, target: str, result: PropertyResult,
+                 failure: Failure | None = None) -> bool:
+        """Whether the entry accounts for this failure of the result (its first by default),
+        parameters and regime included."""
         if result.status != FAILED or not self.covers(target, result):
             return False
-        if not self.params:
-            return True
-        drawn = result.failure.case.params if result.failure else {}
-        return all(k in drawn and _same(drawn[k], v) for k, v in self.params.items())
+        failure = failure or result.failure
+        if failure is None:
+            return not (self.params or self.when)
+        drawn = failure.case.params
+        if not all(k in drawn and _same(drawn[k], v) for k, v in self.params.items()):
+            return False
+        return self.when is None or _in_regime(result.spec, self.when, failure)
+
+
+def _in_regime(spec_name: str, regime: str, failure: Failure) -> bool:
+    from conformance.spec import get_spec
+
+    return bool(get_spec(spec_name).regimes[regime](failure.case))
 
 
 def _same(drawn: Any, wanted: Any) -> bool:
@@ -112,8 +132,23 @@ def _entry(raw: Mapping[str, Any], where: str) -> Deviation:
         implementation=str(raw["implementation"]), specs=_patterns(raw["spec"]),
         properties=_patterns(raw["property"]), kind=str(raw["kind"]), reason=str(raw["reason"]),
         dtypes=tuple(raw.get("dtypes", ())), devices=tuple(raw.get("devices", ())),
-        params=dict(raw.get("params", {})),
+        params=dict(raw.get("params", {})), when=_regime(raw.get("when"), raw["spec"], where),
     )
+
+
+def _regime(when: Any, specs: Any, where: str) -> str | None:
+    """`when`, checked: every spec the entry names declares that regime."""
+    if when is None:
+        return None
+    from conformance.spec import all_specs
+
+    named = [s for s in all_specs() if any(fnmatch.fnmatchcase(s.name, p)
+                                           for p in _patterns(specs))]
+    lacking = [s.name for s in named if str(when) not in s.regimes]
+    if not named or lacking:
+        raise DeviationFileError(f"{where}: when = {when!r} is not a regime of"
+                                 f" {', '.join(lacking) or 'any spec it names'}")
+    return str(when)
 
 
 def load(path: str | Path) -> list[Deviation]:
@@ -156,6 +191,32 @@ class Outcome:
         return out
 
 
+def _explain(target: str, result: PropertyResult, entries: list[Deviation], outcome: Outcome,
+             used: set[int]) -> None:
+    """Accept the failed cell where entries explain each of its failures; else leave open the
+    failures none explains (the first of them leading)."""
+    explained: list[tuple[int, Deviation]] = []
+    open_: list[Failure] = []
+    for failure in (result.failure, *result.more_failures):
+        found = next(((i, d) for i, d in enumerate(entries)
+                      if d.explains(target, result, failure)), None)
+        if found is None:
+            open_.append(failure)
+        else:
+            explained.append(found)
+    if not explained:
+        return
+    used.update(i for i, _ in explained)
+    if open_:
+        result.failure, result.more_failures = open_[0], open_[1:]
+        return
+    dev = explained[0][1]
+    result.status = DEVIATION
+    result.deviation = f"{dev.kind}: {dev.reason}"
+    result.deviation_kind = dev.kind
+    outcome.known.append((dev, result, target))
+
+
 def apply(reports: Iterable[Report], entries: list[Deviation],
           complete: bool = True) -> Outcome:
     """Mark failures the entries explain as known deviations (in place) and collect the rest.
@@ -167,14 +228,9 @@ def apply(reports: Iterable[Report], entries: list[Deviation],
     used: set[int] = set()
     for report in reports:
         for result in report.results:
+            if result.status == FAILED and result.failure is not None:
+                _explain(report.target, result, entries, outcome, used)
             for i, dev in enumerate(entries):
-                if dev.explains(report.target, result):
-                    result.status = DEVIATION
-                    result.deviation = f"{dev.kind}: {dev.reason}"
-                    result.deviation_kind = dev.kind
-                    outcome.known.append((dev, result, report.target))
-                    used.add(i)
-                    break
                 if dev.covers(report.target, result):
                     used.add(i)
                     if result.status == PASSED and dev.exact():

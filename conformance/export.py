@@ -62,9 +62,12 @@ def markdown(reports: Sequence[Report], env: Mapping[str, str], summary: str,
             lines.append(f"- `{r.target}` {r.spec} / {x.property} [{x.dtype}, {x.device}]:"
                          f" {_MARK[x.status]}: {what}")
             if x.failure is not None and x.status == FAILED:
-                lines += ["", "  ```python"]
-                lines += ["  " + line for line in x.failure.reproducer.splitlines()]
-                lines += ["  ```", ""]
+                for i, failure in enumerate((x.failure, *x.more_failures)):
+                    if i:
+                        lines.append(f"  - also, of another kind: {failure.message}")
+                    lines += ["", "  ```python"]
+                    lines += ["  " + line for line in failure.reproducer.splitlines()]
+                    lines += ["  ```", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -82,7 +85,7 @@ def junit(reports: Sequence[Report], seconds: float) -> str:
                                  time=f"{x.seconds:.3f}")
             if x.status == FAILED and x.failure is not None:
                 node = ET.SubElement(case, "failure", message=x.failure.message[:500])
-                node.text = str(x.failure)
+                node.text = "\n\n".join(str(f) for f in (x.failure, *x.more_failures))
             elif x.status == ERROR:
                 ET.SubElement(case, "error", message=x.reason or "error")
             elif x.status == SKIPPED:

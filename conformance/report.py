@@ -77,6 +77,8 @@ class PropertyResult:
     seconds: float = 0.0
     usage: float = 0.0  # worst error / allowed over all examples
     failure: Failure | None = None
+    # Failures of other kinds the cell met after the first (conformance.cells), not shrunk.
+    more_failures: list[Failure] = field(default_factory=list)
     reason: str | None = None
     beyond_range: int = 0  # drawn cases outside the domain in this dtype: not examples
     outside: dict[str, int] = field(default_factory=dict)  # the same, counted by reason
@@ -148,12 +150,15 @@ class Report:
 
     @property
     def failures(self) -> list[Failure]:
-        return [r.failure for r in self.results if r.failure is not None]
+        return [f for r in self.results if r.failure is not None
+                for f in (r.failure, *r.more_failures)]
 
     @property
     def open_failures(self) -> list[Failure]:
-        """Failures no deviation accepts."""
-        return [r.failure for r in self.results if r.failure is not None and r.status == FAILED]
+        """Failures no deviation accepts: each failed cell's, the first and those of other
+        kinds it met after it."""
+        return [f for r in self.results if r.failure is not None and r.status == FAILED
+                for f in (r.failure, *r.more_failures)]
 
     @property
     def errors(self) -> list[PropertyResult]:
@@ -220,13 +225,14 @@ class Report:
                     "reason": r.reason, "beyond_range": r.beyond_range,
                     "outside": r.outside, "drawn": r.drawn,
                     "deviation": r.deviation, "not_applicable": r.not_applicable,
-                    "failure": None if r.failure is None else {
-                        "message": r.failure.message,
-                        "reduction": r.failure.reduction,
-                        "reproducer": r.failure.reproducer,
-                        "input": r.failure.input_label,
-                    },
+                    "failure": None if r.failure is None else _failure_dict(r.failure),
+                    "more_failures": [_failure_dict(f) for f in r.more_failures],
                 }
                 for r in self.results
             ],
         }
+
+
+def _failure_dict(failure: Failure) -> dict[str, Any]:
+    return {"message": failure.message, "reduction": failure.reduction,
+            "reproducer": failure.reproducer, "input": failure.input_label}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,6 +124,10 @@ class LossSpec:
     # Invalid forms of a drawn case (conformance.invalid) and what each owes: an error, or NaN
     # where the spec allows it. Declaring any brings the property rejects_invalid_input.
     invalid: tuple[Invalid, ...] = ()
+    # Named input regimes (case -> in it?) a deviations entry may scope itself to with `when`
+    # (every target ignored, a class absent from the target), so the rest of a cell is still
+    # checked.
+    regimes: dict[str, Callable[[Case], bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.subgradient not in SUBGRADIENT_CONVENTIONS:

@@ -970,3 +970,15 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
 # Keep the names importable for reproducers (tests/ is on sys.path under pytest).
 __all__ = [name for name in dir() if not name.startswith("_")]
 _ = balanced
+
+
+def ce_mean_over_every_target(input, target, weight=None, ignore_index=-100, reduction="mean",
+                              label_smoothing=0.0):
+    """Cross-entropy whose 'mean' divides by every target, ignored ones and weights aside:
+    0 (not NaN) when every target is ignored, and a wrong mean wherever one is ignored or
+    the classes are weighted. Two defects in one cell."""
+    out = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                          reduction="none", label_smoothing=label_smoothing)
+    if reduction != "mean":
+        return out if reduction == "none" else out.sum()
+    return out.sum() / max(out.numel(), 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mutants
 import pytest
 import torch.nn.functional as F
 from mutants import bce_clamped_probabilities
@@ -112,3 +113,52 @@ def test_a_clean_pass_is_plainly_conforming():
     report = check(F.binary_cross_entropy, BCE, properties=["matches_reference"],
                    dtypes=("float64",))
     assert report.finding == "conforms" and str(report).splitlines()[0].endswith(": CONFORMS")
+
+
+CE_TARGET = "mutants:ce_mean_over_every_target"
+ALL_IGNORED = f"""
+[[deviation]]
+implementation = "{CE_TARGET}"
+spec = "cross_entropy"
+property = "matches_reference"
+when = "every_target_ignored"
+kind = "convention"
+reason = "a mean over no target is 0"
+"""
+
+
+def _ce_report():
+    return check(mutants.ce_mean_over_every_target, "cross_entropy",
+                 properties=["matches_reference"], dtypes=("float64",), profile="ci",
+                 target_path=CE_TARGET)
+
+
+def test_a_cell_reports_failures_of_other_kinds_after_the_first():
+    (result,) = _ce_report().results
+    messages = [f.message for f in (result.failure, *result.more_failures)]
+    assert len(messages) >= 2
+    assert "expects NaN" in messages[0] and "expects NaN" not in messages[1]
+
+
+def test_an_entry_scoped_to_a_regime_leaves_the_rest_of_the_cell_open(tmp_path):
+    report = _ce_report()
+    deviations.apply([report], _file(tmp_path, ALL_IGNORED))
+    (result,) = report.results
+    assert result.status == "failed" and not report.ok
+    # The accepted regime's failure is gone; the wrong denominator leads.
+    assert "expects NaN" not in result.failure.message
+    assert all((f.case.inputs["target"] != -100).any()
+               for f in (result.failure, *result.more_failures))
+
+
+def test_entries_explaining_every_failure_of_a_cell_accept_it(tmp_path):
+    report = _ce_report()
+    anywhere = ALL_IGNORED.replace('when = "every_target_ignored"\n', "").replace(
+        "a mean over no target is 0", "divides by every target")
+    deviations.apply([report], _file(tmp_path, ALL_IGNORED + anywhere))
+    assert report.results[0].status == DEVIATION and report.ok
+
+
+def test_a_regime_the_spec_does_not_declare_is_a_file_error(tmp_path):
+    with pytest.raises(deviations.DeviationFileError, match="not a regime of cross_entropy"):
+        _file(tmp_path, ALL_IGNORED.replace("every_target_ignored", "one_class"))

@@ -99,3 +99,12 @@ def test_the_specs_that_declare_invalid_forms_have_the_property():
     for name in ("iou_loss", "box_iou", "cross_entropy", "kl_div", "l1_loss"):
         assert PROP in [p.name for p in get_spec(name).property_list()]
     assert PROP not in [p.name for p in get_spec("lovasz_hinge").property_list()]
+
+
+def test_show_lists_the_invalid_forms_and_regimes(capsys):
+    from conformance.cli import main
+
+    assert main(["show", "cross_entropy"]) == 0
+    out = capsys.readouterr().out
+    assert "a class index in target equal to the number of classes (raise or NaN)" in out
+    assert "regimes (a deviation's `when`): every_target_ignored" in out

@@ -184,6 +184,16 @@ def _mean_over_nothing(case: Case, reduction: str) -> bool:
     return reduction == "mean" and _index_mean_denominator(case, reduction) == 0
 
 
+def _every_target_ignored(case: Case) -> bool:
+    y = case.inputs["target"]
+    return _has_index_target(case) and bool(
+        np.all(y == case.params.get("ignore_index", -100)))
+
+
+# Regimes a deviations entry may name with `when`.
+INDEX_REGIMES = {"every_target_ignored": _every_target_ignored}
+
+
 def _as_index_targets(case: Case) -> Case:
     """Class-index targets with nothing ignored (probability targets become their argmax)."""
     x, y = case.inputs["input"], case.inputs["target"]
@@ -246,6 +256,7 @@ CE_PROPERTIES = (
 
 register(LossSpec(
     name="cross_entropy",
+    regimes=INDEX_REGIMES,
     invalid=(label_out_of_range(), weight_too_long(), batch_of_one("target")),
     separable=_each_sample,
     family="classification",
@@ -297,6 +308,7 @@ def _nll_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="nll_loss",
+    regimes=INDEX_REGIMES,
     invalid=(label_out_of_range(), weight_too_long(), batch_of_one("target")),
     separable=_each_sample,
     family="classification",

@@ -239,6 +239,17 @@ ABSENT_CLASS_UNDERFLOW = Case(
 )
 
 
+def _a_class_absent(case: Case) -> bool:
+    """Some class has no pixel in the target (ignored pixels aside): its score is the
+    smoothing's alone, 0 / 0 at smooth = 0."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    classes = x.shape[1]
+    if np.issubdtype(y.dtype, np.floating):  # soft masks, (N, C, ...)
+        return bool(np.any(y.sum(axis=tuple(a for a in range(y.ndim) if a != 1)) == 0))
+    kept = y[y != case.params.get("ignore_index", IGNORE)]
+    return len(np.unique(kept)) < classes
+
+
 def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
                  conventions: str, edge_cases: tuple[Case, ...] = ()) -> LossSpec:
     return register(LossSpec(
@@ -252,6 +263,7 @@ def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
                    " ignore_index=None, reduction='mean')"),
         reference=fn,
         cases=lambda: _region_cases(loss),
+        regimes={"a_class_absent": _a_class_absent},
         mean_denominator=_kept,
         magnitude=_region_magnitude,
         properties=(*GENERIC, IGNORED_PIXELS_CHANGE_NOTHING,
