@@ -17,5 +17,10 @@ def reduce_loss(
     if reduction == "sum":
         return loss.sum()
     if reduction == "mean":
-        return loss.mean() if count is None else loss.sum() / count
+        if count is None:
+            return loss.mean()
+        # Summed in float32 for half dtypes, as loss.mean() accumulates: eight losses of 1e4
+        # have a mean that fits float16 and a sum that does not.
+        wide = torch.float32 if loss.dtype in (torch.float16, torch.bfloat16) else loss.dtype
+        return (loss.sum(dtype=wide) / count).to(loss.dtype)
     raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, not {reduction!r}")

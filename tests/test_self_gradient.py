@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mutants
 import pytest
+import torch
 import torch.nn.functional as F
 
 from conformance import check, get_spec
@@ -75,3 +76,20 @@ def test_a_target_that_cannot_move_is_outside_and_not_failed():
     assert result.status == PASSED and result.examples > 0
     assert any(why.startswith("the target cannot be evaluated around this case")
                for why in result.outside)
+
+
+def test_a_value_that_is_a_difference_of_larger_terms_is_differenced_at_their_scale():
+    # A squared Dice loss of 3e-14 (1 - 0.99999999999997) moves in steps of eps(1): finite
+    # differences read 0 where the gradient is 2e-14 (a default-profile draw on our own code).
+    from conformance import recheck
+    from implementations.segmentation import soft_dice_loss
+
+    x = torch.tensor([[[4.5, 1e4, 88.5, 0.30276807840192116],
+                       [-5.353362256036625, 1.0, 104.0, -0.006807108761773151],
+                       [104.0, -0.015508809251167497, 0.5, -0.010341256664210683],
+                       [6.0, 1e4, -104.0, -0.12525939917307247]]], dtype=torch.float64)
+    y = torch.tensor([[255, 255, 1, 255]])
+    found = recheck(soft_dice_loss, "soft_dice_loss", OWN, {"input": x, "target": y},
+                    {"activation": "softmax", "ignore_index": 255, "smooth": 1.0,
+                     "form": "squared"}, verbose=False)
+    assert found is None

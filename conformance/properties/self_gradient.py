@@ -67,12 +67,13 @@ class Along:
 
 
 def along(values: Callable[[Case], np.ndarray], case: Case, name: str, v: np.ndarray,
-          shape: tuple[int, ...], rounding: float = 0.0,
+          shape: tuple[int, ...], rounding: np.ndarray | float = 0.0,
           eps: float = float(np.finfo(np.float64).eps)) -> Along:
     """Richardson central differences of values(case with name = x + t v) at every step.
 
-    `rounding`: the scale of the error that moving the input makes (eps |x| per coordinate,
-    through the gradient): the estimate is no better than eps times it over h. `eps`: that of
+    `rounding`: the scale of the values' rounding error beyond their size (their error scale,
+    and what moving the input rounds: eps |x| per coordinate, through the gradient): the
+    estimate is no better than eps times it over h. `eps`: that of
     the dtype the values come in (a target may compute and return float32 for float64)."""
     x = case.inputs[name]
 
@@ -193,9 +194,12 @@ class GradientMatchesOwnValues(Property):
                 return np.full(shape, np.nan)
             return to_numpy(value).reshape(shape)
 
-        # Moving the input rounds it: an error of eps |x| per coordinate, which reaches the
-        # values through the gradient (a coordinate of 1e4 with a derivative of 1e4).
+        # The values' own rounding is eps times their error scale, not their size (a Dice
+        # loss of 3e-14 is 1 - 0.99999999999997: its steps are eps(1)); the spec's scale says
+        # it. Moving the input rounds it too: an error of eps |x| per coordinate, which reaches
+        # the values through the gradient (a coordinate of 1e4 with a derivative of 1e4).
         rounding = float(np.sum(np.abs(grad * case.inputs[name]))) / float(np.max(weights))
+        rounding = np.broadcast_to(np.abs(ctx.spec.scale(case, reduction)), shape) + rounding
         for shrink in (1.0, 1e-3, 1e-6):  # near a domain edge the longest steps leave it
             each = along(own, case, name, shrink * v, shape, rounding, eps)
             if each.defined:

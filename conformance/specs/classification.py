@@ -135,6 +135,9 @@ register(LossSpec(
         Case({"input": np.array([1e4, -1e4, 1e4, -1e4, 104.0, -104.0]),
               "target": np.array([1.0, 0.0, 0.0, 1.0, 0.5, 0.5])},
              label="saturated logits (|x| = 1e4)"),
+        Case({"input": np.array([[-1e4]]), "target": np.array([[0.3046875]])},
+             {"pos_weight": np.array([19.453125])},
+             label="pos_weight 19.45 at a logit of -1e4: the loss, 59271, fits float16"),
     ),
     implementations=("torch.nn.functional:binary_cross_entropy_with_logits",),
     conventions=(
@@ -568,6 +571,8 @@ register(LossSpec(
         Case({"input": np.array([[1.0, -0.5, 2.0], [0.3, 0.2, -1.0]]), "target": np.array([2, 0])},
              {"alpha": np.array([0.25, 0.5, 0.75]), "gamma": 2.0},
              label="per-class alpha with gamma=2"),
+        Case({"input": np.tile([[0.0, 1e4]], (8, 1)), "target": np.zeros(8, dtype=np.int64)},
+             label="eight losses of 1e4: the mean fits float16, the sum does not"),
     ),
     implementations=("implementations.focal:softmax_focal_loss",),
     conventions=(
