@@ -92,6 +92,6 @@ def test_narrow_dtype_overflow_is_reported_with_its_input(spec, mutant, prop, dt
     assert wide.ok, "the mutant is meant to be right where its dtype has range"
     report = check(mutant, spec, properties=[prop], dtypes=(dtype,))
     assert not report.ok
-    (failure,) = report.failures
+    failure = report.failures[0]
     assert message in failure.message, failure.message
     assert f"dtype=torch.{dtype}" in failure.reproducer

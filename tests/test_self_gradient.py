@@ -41,7 +41,7 @@ def test_a_detached_factor_fails_here_whatever_the_values():
                    properties=["matches_reference", OWN], dtypes=("float64",), profile="ci")
     status = {r.property: r.status for r in report.results}
     assert status == {"matches_reference": PASSED, OWN: FAILED}
-    (failure,) = report.failures
+    failure = report.failures[0]
     assert "the backward does not" in failure.message and "match the forward" in failure.message
 
 
@@ -58,7 +58,7 @@ def test_the_gradient_a_spec_owes_on_purpose_is_held_to_its_declared_difference(
     # own values, and still fails, by the spec's declared difference.
     report = check(mutants.ciou_loss_alpha_differentiated, "complete_box_iou_loss",
                    properties=[OWN], dtypes=("float64",), profile="ci")
-    (failure,) = report.failures
+    failure = report.failures[0]
     assert "declared difference between its gradient" in failure.message
 
 

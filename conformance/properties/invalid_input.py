@@ -34,6 +34,8 @@ class RejectsInvalidInput(Property):
                 continue
             for reduction in ctx.calls:
                 kwargs = {} if reduction is None else {"reduction": reduction}
+                # The valid case gets a value: refusing everything is not refusing the invalid.
+                ctx.call(case, reduction)
                 try:
                     out, _, _ = ctx.target(bad, ctx.dtype, ctx.device, keep_warnings=True,
                                            **kwargs)

@@ -199,14 +199,16 @@ class GradientMatchesOwnValues(Property):
         # it. Moving the input rounds it too: an error of eps |x| per coordinate, which reaches
         # the values through the gradient (a coordinate of 1e4 with a derivative of 1e4).
         rounding = float(np.sum(np.abs(grad * case.inputs[name]))) / float(np.max(weights))
-        rounding = np.broadcast_to(np.abs(ctx.spec.scale(case, reduction)), shape) + rounding
-        for shrink in (1.0, 1e-3, 1e-6):  # near a domain edge the longest steps leave it
-            each = along(own, case, name, shrink * v, shape, rounding, eps)
-            if each.defined:
-                break
-        else:
+        scale = np.abs(ctx.spec.scale(case, reduction))
+        if scale.size != int(np.prod(shape, dtype=int)):
+            return "no value or gradient to judge (the other properties report why)"
+        rounding = scale.reshape(shape) + rounding  # an output with a kept unit axis, too
+        chosen = self._direction(own, case, name, v)
+        if chosen is None:
             return ("the target cannot be evaluated around this case (the finite differences"
                     " of its own values)")
+        v = chosen
+        each = along(own, case, name, v, shape, rounding, eps)
         # Along a direction every coordinate's kinks are crossed at once, and kinks of
         # opposite convexity in one element (an intersection's min, an enclosing box's max)
         # leave its one-sided derivatives no bound on a subgradient: an element near a kink is
@@ -220,7 +222,6 @@ class GradientMatchesOwnValues(Property):
             if grad is None:
                 return "no value or gradient to judge (the other properties report why)"
         value, error = each.total(weights)
-        value, error = value / shrink, error / shrink
         owed = self._owed_difference(ctx, case, name, v, reduction, weights, shape)
         if owed is None:
             return "the spec's owed gradient is near a kink along the check's direction"
@@ -243,6 +244,32 @@ class GradientMatchesOwnValues(Property):
                 f" is {value + shift!r} (allowed error {allowed:.3g}): the backward does not"
                 " match the forward", reduction=reduction)
         return excess / allowed
+
+    @staticmethod
+    def _direction(own: Callable[[Case], np.ndarray], case: Case, name: str,
+                   v: np.ndarray) -> np.ndarray | None:
+        """v, or a shorter or narrower one the target can be evaluated along: near a domain
+        edge (a probability of exactly 0) the longest steps leave it, so first shorter steps,
+        then v without the coordinates that cannot move at all (each tried alone)."""
+        x = case.inputs[name]
+
+        def defined(d: np.ndarray) -> bool:
+            h = STEPS[0]
+            return all(np.all(np.isfinite(own(case.with_inputs(**{name: x + t * d}))))
+                       for t in (h, -h))
+
+        for candidate in (v, 1e-3 * v):
+            if defined(candidate):
+                return candidate
+        if x.size > 64:
+            return None
+        mask = np.zeros(x.size)
+        for i in range(x.size):
+            alone = np.zeros(x.size)
+            alone[i] = v.reshape(-1)[i]
+            mask[i] = defined(alone.reshape(x.shape))
+        narrow = v * mask.reshape(x.shape)
+        return narrow if mask.any() and defined(narrow) else None
 
     def _owed_difference(self, ctx: Context, case: Case, name: str, v: np.ndarray,
                          reduction: str | None, weights: np.ndarray,

@@ -130,6 +130,22 @@ def _call(fn: Callable[..., Any], *tensors: torch.Tensor) -> torch.Tensor:
     return _OptaxCall.apply(fn, *tensors)
 
 
+def _elementwise_call(fn: Callable[..., Any], *tensors: torch.Tensor) -> torch.Tensor:
+    """fn of an elementwise optax loss, on inputs of one shape flattened and padded with zeros
+    to a power-of-two length. JAX compiles anew for every input shape (about a second a shape
+    on a 2-core machine, three quarters of the matrix's time); padded shapes reuse compiled
+    code. Padding and slicing are torch ops, so the real elements' values and gradients are
+    optax's own and the padding gets no gradient. Inputs of different shapes go to optax as
+    they are: its broadcasting is its own."""
+    shape = tensors[0].shape
+    if any(t.shape != shape for t in tensors):
+        return _call(fn, *tensors)
+    n = tensors[0].numel()
+    size = 1 << max(0, n - 1).bit_length()
+    padded = [torch.nn.functional.pad(t.reshape(-1), (0, size - n)) for t in tensors]
+    return _call(fn, *padded)[:n].reshape(shape)
+
+
 def _elementwise_only(reduction: str, name: str) -> None:
     if reduction != "none":
         raise NotApplicable(f"optax's {name} is elementwise: it has no reduction {reduction!r}")
@@ -143,8 +159,8 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
     _elementwise_only(reduction, "sigmoid_focal_loss")
     # torchvision disables alpha with a negative value, optax with None.
     a = None if alpha < 0 else alpha
-    return _call(lambda x, y: optax.losses.sigmoid_focal_loss(x, y, alpha=a, gamma=gamma),
-                 inputs, targets)
+    return _elementwise_call(
+        lambda x, y: optax.losses.sigmoid_focal_loss(x, y, alpha=a, gamma=gamma), inputs, targets)
 
 
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
@@ -153,7 +169,7 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
     _elementwise_only(reduction, "sigmoid_binary_cross_entropy")
     if weight is not None or pos_weight is not None:
         raise NotApplicable("optax's sigmoid_binary_cross_entropy has no weight or pos_weight")
-    return _call(optax.losses.sigmoid_binary_cross_entropy, input, target)
+    return _elementwise_call(optax.losses.sigmoid_binary_cross_entropy, input, target)
 
 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
@@ -193,12 +209,13 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
 def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
                delta: float = 1.0) -> torch.Tensor:
     _elementwise_only(reduction, "huber_loss")
-    return _call(lambda p, t: optax.losses.huber_loss(p, t, delta=delta), input, target)
+    return _elementwise_call(lambda p, t: optax.losses.huber_loss(p, t, delta=delta), input,
+                             target)
 
 
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     _elementwise_only(reduction, "squared_error")
-    return _call(optax.losses.squared_error, input, target)
+    return _elementwise_call(optax.losses.squared_error, input, target)
 
 
 # --------------------------------------------------------------------------- segmentation
