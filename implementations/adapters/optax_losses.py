@@ -195,12 +195,14 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
 def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
            log_target: bool = False) -> torch.Tensor:
     # optax sums the pointwise terms over `axis`: every axis is 'sum', no axis is 'none'.
-    axes = {"none": (), "sum": None}
-    if reduction not in axes:
+    if reduction not in ("none", "sum"):
         raise NotApplicable(f"optax's kl_divergence sums over axes: no reduction {reduction!r}")
     kl = (optax.losses.kl_divergence_with_log_targets if log_target
           else optax.losses.kl_divergence)
-    return _call(lambda log_q, p: kl(log_q, p, axis=axes[reduction]), input, target)
+    if reduction == "none":  # pointwise: the padded layout changes nothing
+        return _elementwise_call(lambda log_q, p: kl(log_q, p, axis=()), input, target)
+    # A sum over padding would reorder optax's own summation: as it is.
+    return _call(lambda log_q, p: kl(log_q, p, axis=None), input, target)
 
 
 # --------------------------------------------------------------------------- regression
