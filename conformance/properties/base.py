@@ -149,6 +149,10 @@ class Property(ABC):
     # The memory layout of the tensors the target is handed (conformance.layout); the
     # reproducer builds the same one.
     layout: str = CONTIGUOUS
+    # The one dtype a property runs in where the others would add nothing (None: every dtype
+    # above), and why.
+    only_in: torch.dtype | None = None
+    only_in_because: str = ""
 
     def prepare(self, spec: LossSpec, case: Case) -> Case | None:
         return case
@@ -162,6 +166,8 @@ class Property(ABC):
         """Why this property cannot run in `ctx` (reported as skipped), or None."""
         if not ctx.calls:
             return "the target supports none of the spec's reductions"
+        if self.only_in is not None and ctx.dtype != self.only_in:
+            return f"checked in {dtype_name(self.only_in)}: {self.only_in_because}"
         if ctx.dtype in NARROW and not self.narrow_dtypes:
             return ("a family invariant: checked in float32 and float64 (float16 and bfloat16"
                     " run values, reductions, dtype, mutation, sign, gradients, devices)")

@@ -19,10 +19,8 @@ class RejectsInvalidInput(Property):
         " raise, or return NaN where the spec allows it: never a value that looks like a loss"
     )
 
-    def not_applicable(self, ctx: Context) -> str | None:
-        if ctx.dtype != torch.float32:
-            return "checked in float32: an invalid input is invalid in every dtype"
-        return super().not_applicable(ctx)
+    only_in = torch.float32
+    only_in_because = "an invalid input is invalid in every dtype"
 
     def prepare(self, spec, case: Case) -> Case | None:
         return case if any(form.make(case) is not None for form in spec.invalid) else None

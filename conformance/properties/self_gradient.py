@@ -128,11 +128,8 @@ class GradientMatchesOwnValues(Property):
         " backward that does not match the forward fails whatever convention the value follows"
     )
 
-    def not_applicable(self, ctx: Context) -> str | None:
-        if ctx.dtype != FLOAT64:
-            return ("checked in float64, where finite differences of the target's own values"
-                    " resolve its derivative")
-        return super().not_applicable(ctx)
+    only_in = FLOAT64
+    only_in_because = "finite differences of the target's own values resolve its derivative there"
 
     def prepare(self, spec, case: Case) -> Case | None:
         return spec.gradient_domain(case) if spec.gradient_domain else case
