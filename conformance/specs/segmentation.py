@@ -240,14 +240,17 @@ ABSENT_CLASS_UNDERFLOW = Case(
 
 
 def _a_class_absent(case: Case) -> bool:
-    """Some class has no pixel in the target (ignored pixels aside): its score is the
-    smoothing's alone, 0 / 0 at smooth = 0."""
+    """Some class has no pixel in the target (ignored pixels aside), in the batch or, with
+    per_image, in some image: its score is the smoothing's alone, 0 / 0 at smooth = 0."""
     x, y = case.inputs["input"], case.inputs["target"]
     classes = x.shape[1]
-    if np.issubdtype(y.dtype, np.floating):  # soft masks, (N, C, ...)
-        return bool(np.any(y.sum(axis=tuple(a for a in range(y.ndim) if a != 1)) == 0))
-    kept = y[y != case.params.get("ignore_index", IGNORE)]
-    return len(np.unique(kept)) < classes
+    groups = list(y) if case.params.get("per_image") else [y]
+    if np.issubdtype(y.dtype, np.floating):  # soft masks, (N, C, ...) or (C, ...) per image
+        axis = 0 if case.params.get("per_image") else 1
+        return any(bool(np.any(np.moveaxis(g, axis, 0).reshape(classes, -1).sum(axis=1) == 0))
+                   for g in groups)
+    ignore = case.params.get("ignore_index", IGNORE)
+    return any(len(np.unique(g[g != ignore])) < classes for g in groups)
 
 
 def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
