@@ -26,14 +26,15 @@ class RejectsInvalidInput(Property):
         return case if any(form.make(case) is not None for form in spec.invalid) else None
 
     def check(self, ctx: Context, case: Case) -> float:
+        # The valid case gets a value: refusing everything is not refusing the invalid.
+        for reduction in ctx.calls:
+            ctx.call(case, reduction)
         for form in ctx.spec.invalid:
             bad = form.make(case)
             if bad is None:
                 continue
             for reduction in ctx.calls:
                 kwargs = {} if reduction is None else {"reduction": reduction}
-                # The valid case gets a value: refusing everything is not refusing the invalid.
-                ctx.call(case, reduction)
                 try:
                     out, _, _ = ctx.target(bad, ctx.dtype, ctx.device, keep_warnings=True,
                                            **kwargs)

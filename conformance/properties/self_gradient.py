@@ -36,6 +36,7 @@ from conformance.properties.base import Context, Property
 from conformance.properties.gradient import cotangent, reduction_weights
 
 FLOAT64 = torch.float64
+NOTHING_TO_JUDGE = "no value or gradient to judge (the other properties report why)"
 
 
 # Steps along the direction (of unit size per coordinate). Every step is read: an element is
@@ -165,8 +166,11 @@ class GradientMatchesOwnValues(Property):
         kwargs = {} if reduction is None else {"reduction": reduction}
         position = list(case.inputs).index(name)
 
-        def backward(weights: np.ndarray) -> np.ndarray | None:
-            out, args, _ = ctx.target(case, FLOAT64, ctx.device, grad_inputs=(name,), **kwargs)
+        def backward(weights: np.ndarray, called: tuple[torch.Tensor, list[torch.Tensor]]
+                     | None = None) -> np.ndarray | None:
+            """d sum(weights * out) / d input, from the given call's graph or a new call."""
+            out, args = called or ctx.target(case, FLOAT64, ctx.device, grad_inputs=(name,),
+                                             **kwargs)[:2]
             if (not out.is_floating_point() or tuple(out.shape) != np.shape(weights)
                     or not torch.isfinite(out).all()):
                 return None  # the value properties report the dtype, the shape or the value
@@ -174,15 +178,15 @@ class GradientMatchesOwnValues(Property):
             grad = to_numpy(gradient(weighted, args[position], ctx.target.timeout))
             return grad if grad.shape == v.shape else None  # gradient_matches_reference's
 
-        plain = ctx.target(case, FLOAT64, ctx.device, **kwargs)[0]
-        shape = tuple(plain.shape)
-        if not plain.is_floating_point():
-            return "no value or gradient to judge (the other properties report why)"
-        eps = torch.finfo(plain.dtype).eps
+        out, args, _ = ctx.target(case, FLOAT64, ctx.device, grad_inputs=(name,), **kwargs)
+        shape = tuple(out.shape)
+        if not out.is_floating_point():
+            return NOTHING_TO_JUDGE
+        eps = torch.finfo(out.dtype).eps
         weights = cotangent(shape)
-        grad = backward(weights) if weights.size else None
+        grad = backward(weights, (out, args)) if weights.size else None
         if grad is None:
-            return "no value or gradient to judge (the other properties report why)"
+            return NOTHING_TO_JUDGE
 
         def own(at: Case) -> np.ndarray:
             try:
@@ -198,7 +202,7 @@ class GradientMatchesOwnValues(Property):
         rounding = float(np.sum(np.abs(grad * case.inputs[name]))) / float(np.max(weights))
         scale = np.abs(ctx.spec.scale(case, reduction))
         if scale.size != int(np.prod(shape, dtype=int)):
-            return "no value or gradient to judge (the other properties report why)"
+            return NOTHING_TO_JUDGE
         rounding = scale.reshape(shape) + rounding  # an output with a kept unit axis, too
         chosen = self._direction(own, case, name, v)
         if chosen is None:
@@ -217,7 +221,7 @@ class GradientMatchesOwnValues(Property):
             weights = np.where(each.smooth, weights, 0.0)
             grad = backward(weights)
             if grad is None:
-                return "no value or gradient to judge (the other properties report why)"
+                return NOTHING_TO_JUDGE
         value, error = each.total(weights)
         owed = self._owed_difference(ctx, case, name, v, reduction, weights, shape)
         if owed is None:
