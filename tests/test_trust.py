@@ -184,6 +184,25 @@ def test_a_kink_too_small_to_tell_from_smooth_allows_either_side():
     assert found is None
 
 
+@pytest.mark.parametrize(("fn", "name", "inputs", "params"), [
+    # 1 - (1 - (-8.2e-7)) is -8.2e-7 in float64 and 0 in bfloat16: torch sits on the kink
+    # the reference is 8e-7 away from (a soak draw).
+    (F.margin_ranking_loss, "margin_ranking_loss",
+     {"input1": torch.tensor([1.0], dtype=torch.bfloat16),
+      "input2": torch.tensor([-8.23e-07], dtype=torch.bfloat16),
+      "target": torch.tensor([1.0], dtype=torch.bfloat16)}, {"margin": 1.0}),
+    # A distance drawn equal to the margin: float32(0.3) is 1.2e-8 from 0.3, torch's
+    # margin - x is 0.
+    (F.hinge_embedding_loss, "hinge_embedding_loss",
+     {"input": torch.tensor([0.3, 2.0]), "target": torch.tensor([-1.0, 1.0])}, {"margin": 0.3}),
+])
+def test_a_hinge_closer_to_its_kink_than_the_dtype_resolves_is_not_judged_there(
+        fn, name, inputs, params):
+    bare = dataclasses.replace(get_spec(name), gradient_domain=None)
+    assert recheck(fn, bare, "gradient_matches_reference", inputs, params, verbose=False)
+    assert recheck(fn, name, "gradient_matches_reference", inputs, params, verbose=False) is None
+
+
 # 6. Memory layout: values properties hand contiguous tensors; layout is its own property.
 def test_transformed_cases_reach_the_target_contiguous():
     transposed = np.arange(6.0).reshape(2, 3).T

@@ -193,6 +193,27 @@ def _ranking_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
     return np.abs(loss) + np.abs(x1) + np.abs(x2) + abs(case.params.get("margin", 0.0))
 
 
+def _resolvable(z: np.ndarray, *scales: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Where a hinge's argument z, a sum of these terms, is nonzero but closer to 0 than a
+    low-precision dtype resolves, and the band's half-width. 1 - 1.000000823 is -8e-7 in
+    float64 and 0 in bfloat16: the target lands on the kink the reference is 8e-7 away from,
+    out of the finite differences' reach. The band is 1e-2 of the terms' size, above
+    bfloat16's eps (2^-8) and the differences' first step (1e-3)."""
+    size = np.maximum.reduce([np.ones_like(z), *(np.abs(s) * np.ones_like(z) for s in scales)])
+    return (z != 0) & (np.abs(z) < 1e-2 * size), 1e-2 * size
+
+
+def _ranking_on_or_off_the_kink(case: Case) -> Case:
+    """Moves x2 so that each pair's hinge argument margin - y (x1 - x2) is exactly 0 (the
+    spec's subgradient interval applies) or farther from 0 than every dtype resolves."""
+    x1, x2, y = case.inputs["input1"], case.inputs["input2"], case.inputs["target"]
+    margin = case.params.get("margin", 0.0)
+    z = margin - y * (x1 - x2)
+    near, band = _resolvable(z, x1, x2, margin)
+    # x2 + y d moves z by d (y^2 = 1), away from 0 on the side it was on.
+    return case.with_inputs(input2=np.where(near, x2 + y * np.sign(z) * 2 * band, x2))
+
+
 def _swap_ranking(case: Case) -> Case:
     x1, x2, y = case.inputs["input1"], case.inputs["input2"], case.inputs["target"]
     return case.with_inputs(input1=x2, input2=x1, target=-y)
@@ -220,6 +241,7 @@ register(LossSpec(
                      label="pairs exactly at the margin"),),
     implementations=("torch.nn.functional:margin_ranking_loss",),
     conventions="target is +1 (x1 should rank higher) or -1; margin may be negative.",
+    gradient_domain=_ranking_on_or_off_the_kink,
 ))
 
 
@@ -231,6 +253,15 @@ def _hinge_cases(draw: st.DrawFn) -> Case:
     y = draw(dom.array(shape, SIGNS))
     margin = draw(maybe(number((0.0, 1.0), 0.0, 5.0)))
     return Case({"input": x, "target": y}, params(margin=margin))
+
+
+def _hinge_on_or_off_the_kink(case: Case) -> Case:
+    """Moves a dissimilar pair's distance x off the kink x = margin where no dtype can tell
+    it from the kink (see `_resolvable`); past the margin, so that it stays a distance."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    margin = case.params.get("margin", 1.0)
+    near, band = _resolvable(margin - x, x, margin)
+    return case.with_inputs(input=np.where(near & (y < 0), margin + 2 * band, x))
 
 
 register(LossSpec(
@@ -250,5 +281,6 @@ register(LossSpec(
                      label="distances at and around the margin"),),
     implementations=("torch.nn.functional:hinge_embedding_loss",),
     conventions="input is a distance (>= 0); target is +1 or -1.",
+    gradient_domain=_hinge_on_or_off_the_kink,
 ))
 
