@@ -22,6 +22,7 @@ import torch
 
 from conformance import deviations, export, parallel
 from conformance.case import DTYPES
+from conformance.empty import Empty
 from conformance.profiles import PROFILES
 from conformance.report import CONFORMS, NO_EVIDENCE, NONCONFORMING, Report
 from conformance.runner import DEFAULT_DTYPES, OptionError, check, select_properties
@@ -191,9 +192,28 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("  invalid forms (what is owed):")
         for form in spec.invalid:
             print(f"    {form.name} ({form.owed})")
+    if spec.empty:
+        print("  empty forms (the reference's value there is owed):")
+        for form in spec.empty:
+            print(f"    {form.name}{_owed_when_empty(spec, form)}")
     if spec.regimes:
         print(f"  regimes (a deviation's `when`): {', '.join(sorted(spec.regimes))}")
     return EXIT_OK
+
+
+def _owed_when_empty(spec: LossSpec, form: Empty) -> str:
+    """What the reference gives on the form applied to the first edge case it fits."""
+    for case in spec.edge_cases:
+        empty = form.make(case)
+        if empty is None:
+            continue
+        owed = []
+        for reduction in spec.calls:
+            value = spec.call_reference(empty, reduction)
+            shown = f"shape {value.shape}" if value.size != 1 or value.ndim else f"{value:g}"
+            owed.append(shown if reduction is None else f"{reduction} -> {shown}")
+        return f": {'; '.join(owed)}"
+    return ""
 
 
 def cmd_check(args: argparse.Namespace) -> int:

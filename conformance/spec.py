@@ -11,6 +11,7 @@ import torch
 from hypothesis import strategies as st
 
 from conformance.case import Case, dtype_name
+from conformance.empty import Empty
 from conformance.invalid import Invalid
 from conformance.timing import timed
 from conformance.tolerance import DEFAULT_RULE, ToleranceRule
@@ -124,6 +125,9 @@ class LossSpec:
     # Invalid forms of a drawn case (conformance.invalid) and what each owes: an error, or NaN
     # where the spec allows it. Declaring any brings the property rejects_invalid_input.
     invalid: tuple[Invalid, ...] = ()
+    # Empty forms of a drawn case (conformance/empty.py): a batch of 0, an empty spatial axis,
+    # no boxes. The reference's value there is owed; every built-in spec declares at least one.
+    empty: tuple[Empty, ...] = ()
     # Named input regimes (case -> in it?) a deviations entry may scope itself to with `when`
     # (every target ignored, a class absent from the target), so the rest of a cell is still
     # checked.

@@ -15,6 +15,14 @@ import torch
 from implementations.reduction import reduce_loss
 
 
+def _reduce_boxes(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """The mean of no box is 0 (torchvision's convention: a batch without objects trains
+    on), still connected to the boxes so that its backward runs."""
+    if reduction == "mean" and loss.numel() == 0:
+        return loss.sum()
+    return reduce_loss(loss, reduction)
+
+
 def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
 
@@ -70,14 +78,14 @@ def iou_loss(
 ) -> torch.Tensor:
     """1 - IoU, IoU = |A n B| / (|A u B| + eps)."""
     iou, _ = _iou(boxes1, boxes2, eps)
-    return reduce_loss(1 - iou, reduction)
+    return _reduce_boxes(1 - iou, reduction)
 
 
 def generalized_box_iou_loss(
     boxes1: torch.Tensor, boxes2: torch.Tensor, reduction: str = "none", eps: float = 1e-7
 ) -> torch.Tensor:
     """1 - GIoU (Rezatofighi et al. 2019): GIoU = IoU - |C - (A u B)| / |C|."""
-    return reduce_loss(1 - _giou(boxes1, boxes2, eps), reduction)
+    return _reduce_boxes(1 - _giou(boxes1, boxes2, eps), reduction)
 
 
 def distance_box_iou_loss(
@@ -85,7 +93,7 @@ def distance_box_iou_loss(
 ) -> torch.Tensor:
     """1 - IoU + rho^2 / c^2 (Zheng et al. 2020): centre distance over enclosing diagonal."""
     loss, _ = _diou_loss(boxes1, boxes2, eps)
-    return reduce_loss(loss, reduction)
+    return _reduce_boxes(loss, reduction)
 
 
 def _aspect_angle(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -108,7 +116,7 @@ def complete_box_iou_loss(
                             - _aspect_angle(x2 - x1, y2 - y1)) ** 2
     with torch.no_grad():
         alpha = v / (1 - iou + v + eps)
-    return reduce_loss(loss + alpha * v, reduction)
+    return _reduce_boxes(loss + alpha * v, reduction)
 
 
 def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:

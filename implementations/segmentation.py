@@ -215,14 +215,20 @@ def _hinge_flat(logits: torch.Tensor, labels: torch.Tensor,
     return torch.dot(F.relu(errors_sorted), _lovasz_grad(y[order]))
 
 
+def _mean_over_images(losses: list[torch.Tensor], input: torch.Tensor) -> torch.Tensor:
+    """The mean of per-image losses; over no image it is 0 (Berman et al.'s mean(...,
+    empty=0)), connected to the input so that its backward runs."""
+    return torch.stack(losses).mean() if losses else input.sum() * 0
+
+
 def lovasz_hinge(
     input: torch.Tensor, target: torch.Tensor, per_image: bool = True,
     ignore_index: int | None = None,
 ) -> torch.Tensor:
     """Binary Lovasz hinge: logits (N, *spatial), labels {0, 1}; per_image averages images."""
     if per_image:
-        return torch.stack([_hinge_flat(x.reshape(-1), y.reshape(-1), ignore_index)
-                            for x, y in zip(input, target, strict=True)]).mean()
+        return _mean_over_images([_hinge_flat(x.reshape(-1), y.reshape(-1), ignore_index)
+                                  for x, y in zip(input, target, strict=True)], input)
     return _hinge_flat(input.reshape(-1), target.reshape(-1), ignore_index)
 
 
@@ -256,8 +262,8 @@ def lovasz_softmax(
         raise ValueError(f"classes must be 'all', 'present' or a list, not {classes!r}")
     probs = torch.softmax(input, dim=1)
     if per_image:
-        return torch.stack([_softmax_flat(p[None], y[None], classes, ignore_index)
-                            for p, y in zip(probs, target, strict=True)]).mean()
+        return _mean_over_images([_softmax_flat(p[None], y[None], classes, ignore_index)
+                                  for p, y in zip(probs, target, strict=True)], probs)
     return _softmax_flat(probs, target, classes, ignore_index)
 
 
@@ -276,4 +282,6 @@ def jaccard_index(
     inter = (pred & true).sum(dims).double()
     union = (pred | true).sum(dims).double()
     iou = torch.where(union == 0, torch.full_like(union, empty), inter / union.clamp(min=1))
-    return iou.mean(0) if per_image else iou
+    if per_image:  # over no image the mean is 0, as Berman et al.'s mean(..., empty=0)
+        return iou.sum(0) / max(iou.shape[0], 1)
+    return iou

@@ -166,12 +166,21 @@ class Property(ABC):
         """Why this property cannot run in `ctx` (reported as skipped), or None."""
         if not ctx.calls:
             return "the target supports none of the spec's reductions"
-        if self.only_in is not None and ctx.dtype != self.only_in:
-            return f"checked in {dtype_name(self.only_in)}: {self.only_in_because}"
+        home = self.home_dtype(ctx.spec)
+        if home is not None and ctx.dtype_name != home:
+            return f"checked in {home}: {self.only_in_because}"
         if ctx.dtype in NARROW and not self.narrow_dtypes:
             return ("a family invariant: checked in float32 and float64 (float16 and bfloat16"
                     " run values, reductions, dtype, mutation, sign, gradients, devices)")
         return None
+
+    def home_dtype(self, spec: LossSpec) -> str | None:
+        """The one dtype this property runs in for `spec`: `only_in`, or the spec's first
+        where the spec is not defined in that one (a float64-only metric)."""
+        if self.only_in is None:
+            return None
+        name = dtype_name(self.only_in)
+        return name if spec.dtypes is None or name in spec.dtypes else spec.dtypes[0]
 
     @abstractmethod
     def check(self, ctx: Context, case: Case) -> float: ...

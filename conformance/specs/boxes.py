@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Integers, Law, Power10, Uniform
+from conformance.empty import no_boxes
 from conformance.guard import PropertyFailure, gradient
 from conformance.invalid import inverted_box
 from conformance.properties.base import Context, Property
@@ -329,6 +330,7 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         gradient_reference=_ciou_with_frozen_alpha if name == "complete_box_iou_loss" else None,
         gradient_domain=_without_empty_boxes,
         invalid=INVERTED,
+        empty=(no_boxes("boxes1", "boxes2"),),
         properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, TRANSLATION_INVARIANT,
                     *identical, *relations),
         edge_cases=(
@@ -468,6 +470,7 @@ for _name, _summary, _fn, _bounds in (
         nan_expected=_both_empty,
         gradient_domain=_without_empty_boxes,
         invalid=INVERTED,
+        empty=(no_boxes("boxes1"), no_boxes("boxes2"), no_boxes("boxes1", "boxes2")),
         differentiable=("boxes1", "boxes2"),
         properties=("output_dtype", "no_input_mutation", "gradient_matches_reference",
                     PAIRWISE_SYMMETRIC, _bounds),

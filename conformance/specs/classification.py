@@ -13,10 +13,21 @@ from scipy.special import expit
 from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Uniform
+from conformance.empty import no_samples
 from conformance.invalid import batch_of_one, label_out_of_range, weight_too_long
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_element, register
-from conformance.specs.common import GENERIC, OMIT, choice, maybe, number, params, zero_loss
+from conformance.specs.common import (
+    EMPTY_ELEMENTS,
+    EMPTY_SCORES,
+    GENERIC,
+    OMIT,
+    choice,
+    maybe,
+    number,
+    params,
+    zero_loss,
+)
 from conformance.specs.transforms import (
     LOGIT_SHIFT_INVARIANCE,
     compose,
@@ -63,6 +74,7 @@ def _each_sample(case: Case, name: str) -> tuple[int, ...]:
 
 register(LossSpec(
     name="binary_cross_entropy",
+    empty=(no_samples(along=("weight",)),),
     invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
@@ -113,6 +125,7 @@ def _logits_magnitude_with_pos_weight(case: Case, loss: np.ndarray) -> np.ndarra
 
 register(LossSpec(
     name="binary_cross_entropy_with_logits",
+    empty=(no_samples(along=("weight", "pos_weight")),),
     invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
@@ -259,6 +272,7 @@ CE_PROPERTIES = (
 
 register(LossSpec(
     name="cross_entropy",
+    empty=EMPTY_SCORES,
     regimes=INDEX_REGIMES,
     invalid=(label_out_of_range(), weight_too_long(), batch_of_one("target")),
     separable=_each_sample,
@@ -311,6 +325,7 @@ def _nll_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="nll_loss",
+    empty=EMPTY_SCORES,
     regimes=INDEX_REGIMES,
     invalid=(label_out_of_range(), weight_too_long(), batch_of_one("target")),
     separable=_each_sample,
@@ -376,6 +391,7 @@ def _log_q_equals_p(case: Case) -> Case:
 
 register(LossSpec(
     name="kl_div",
+    empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
@@ -437,6 +453,7 @@ TO_BCE = compose(rename_inputs(inputs="input", targets="target"), keep_params())
 
 register(LossSpec(
     name="sigmoid_focal_loss",
+    empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("targets"),),
     separable=each_element,
     family="classification",
@@ -531,6 +548,7 @@ def _alpha_as_weight(case: Case) -> Case:
 
 register(LossSpec(
     name="softmax_focal_loss",
+    empty=EMPTY_SCORES,
     separable=_each_sample,
     family="classification",
     summary="multi-class focal loss over a softmax, per-class alpha, ignore_index",
@@ -600,6 +618,7 @@ DROP_ALL = keep_params()
 
 register(LossSpec(
     name="quality_focal_loss",
+    empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",
@@ -655,6 +674,7 @@ def _balanced_cases(draw: st.DrawFn) -> Case:
 
 register(LossSpec(
     name="balanced_binary_cross_entropy_with_logits",
+    empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
     separable=each_element,
     family="classification",

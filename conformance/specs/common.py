@@ -7,9 +7,16 @@ from functools import lru_cache
 import numpy as np
 from hypothesis import strategies as st
 
+from conformance.empty import no_pixels, no_samples
+
 # Generic properties most losses declare (matches_reference is always included).
 GENERIC = ("reduction_consistency", "output_dtype", "no_input_mutation", "nonnegative",
            "gradient_matches_reference")
+
+# Empty forms (conformance.empty): elementwise inputs lose their batch; class-scored inputs
+# (N, C, *spatial) their batch or their last spatial axis.
+EMPTY_ELEMENTS = (no_samples(),)
+EMPTY_SCORES = (no_samples(min_ndim=2), no_pixels(min_ndim=3))
 
 OMIT = object()  # a drawn parameter left out of the call, so the target's default is exercised
 

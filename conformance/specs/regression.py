@@ -17,7 +17,7 @@ from conformance.elements import Uniform, Values
 from conformance.invalid import batch_of_one
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_element, register
-from conformance.specs.common import GENERIC, maybe, number, params, zero_loss
+from conformance.specs.common import EMPTY_ELEMENTS, GENERIC, maybe, number, params, zero_loss
 from reference import ranking as rank_ref
 from reference import regression as ref
 
@@ -97,6 +97,7 @@ def _regression_spec(name: str, summary: str, signature: str, reference_fn: Call
     return register(LossSpec(
         name=name,
         invalid=(batch_of_one("target"),),
+        empty=EMPTY_ELEMENTS,
         family="regression",
         summary=summary,
         signature=signature,
@@ -221,6 +222,7 @@ def _swap_ranking(case: Case) -> Case:
 
 register(LossSpec(
     name="margin_ranking_loss",
+    empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
     separable=each_element,
     family="ranking",
@@ -266,6 +268,7 @@ def _hinge_on_or_off_the_kink(case: Case) -> Case:
 
 register(LossSpec(
     name="hinge_embedding_loss",
+    empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
     separable=each_element,
     family="ranking",

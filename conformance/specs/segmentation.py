@@ -32,9 +32,10 @@ from hypothesis import strategies as st
 from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Integers
+from conformance.empty import no_pixels, no_samples
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, register
-from conformance.specs.common import GENERIC, choice, maybe, number, params
+from conformance.specs.common import EMPTY_SCORES, GENERIC, choice, maybe, number, params
 from reference import classification as cls_ref
 from reference import segmentation as ref
 
@@ -267,6 +268,7 @@ def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
         reference=fn,
         cases=lambda: _region_cases(loss),
         regimes={"a_class_absent": _a_class_absent},
+        empty=EMPTY_SCORES,
         mean_denominator=_kept,
         magnitude=_region_magnitude,
         properties=(*GENERIC, IGNORED_PIXELS_CHANGE_NOTHING,
@@ -404,6 +406,7 @@ def _ce_part(input, target, ignore_index=None, **_):
 
 register(LossSpec(
     name="dice_ce_loss",
+    empty=EMPTY_SCORES,
     family="segmentation",
     summary="lambda_dice * soft Dice + lambda_ce * cross-entropy (softmax, label maps)",
     signature=("dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, smooth=0.0,"
@@ -484,6 +487,7 @@ def _hard_softmax(case: Case) -> Case:
 
 register(LossSpec(
     name="lovasz_softmax",
+    empty=EMPTY_SCORES,
     family="segmentation",
     summary="Lovasz-softmax (Berman et al. 2018): the Lovasz extension of 1 - IoU per class",
     signature=("lovasz_softmax(input, target, classes='present', per_image=False,"
@@ -552,6 +556,7 @@ def _one_minus_foreground_iou(input: np.ndarray, target: np.ndarray, per_image: 
 
 register(LossSpec(
     name="lovasz_hinge",
+    empty=(no_samples(), no_pixels(min_ndim=2)),
     family="segmentation",
     summary="binary Lovasz hinge (Berman et al. 2018) on logits with {0, 1} labels",
     signature="lovasz_hinge(input, target, per_image=True, ignore_index=None)",
@@ -610,6 +615,7 @@ def _swap_labels(case: Case) -> Case:
 
 register(LossSpec(
     name="jaccard_index",
+    empty=(no_samples(), no_pixels(min_ndim=2)),
     family="segmentation",
     summary="hard per-class IoU of label maps (what the Lovasz losses extend)",
     signature=("jaccard_index(input, target, num_classes, ignore_index=None, per_image=False,"
