@@ -206,6 +206,21 @@ def answers_anything(fn: Loss) -> Loss:
     return wrong
 
 
+def empty_is_a_fresh_zero(fn: Loss) -> Loss:
+    """On an input with no element returns a new scalar 0: the wrong shape for 'none', a
+    number where a mean over nothing is NaN, and nothing a backward can run through."""
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if any(t.numel() == 0 for t in tensors):
+            floats = [t.dtype for t in tensors if t.is_floating_point()]
+            return torch.zeros((), dtype=floats[0] if floats else torch.float64)
+        return fn(*args, **kwargs)
+
+    return wrong
+
+
 def differs_on_accelerator(fn: Loss) -> Loss:
     """Right on the CPU; on any other device a fused kernel that drops 1% of the loss."""
 
@@ -261,6 +276,7 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "gradient_matches_reference": wrong_backward,
     "gradient_matches_own_values": wrong_backward,
     "rejects_invalid_input": answers_anything,
+    "handles_empty_input": empty_is_a_fresh_zero,
     "agrees_with_cpu": differs_on_accelerator,  # needs CUDA to run; see test_mutants
 }
 
