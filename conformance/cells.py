@@ -253,6 +253,7 @@ def result_of(ctx: Context, cell: Cell, fn: Callable[..., Any], path: str | None
                                         ctx.device, reduction, path, layout=cell.prop.layout),
             shrunk=shrunk,
             shrink_stopped=cell.shrink_stopped if shrunk else None,
+            seen=failure.details.get("seen"),
         )
 
     if cell.failure is not None and cell.failing is not None:

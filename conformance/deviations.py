@@ -104,7 +104,7 @@ class Deviation:
 def _in_regime(spec_name: str, regime: str, failure: Failure) -> bool:
     from conformance.spec import get_spec
 
-    return bool(get_spec(spec_name).regimes[regime](failure.case))
+    return bool(get_spec(spec_name).regimes[regime](failure.seen or failure.case))
 
 
 def _same(drawn: Any, wanted: Any) -> bool:

@@ -27,6 +27,9 @@ class Failure:
     comparison: Comparison | None = None
     shrunk: bool = True  # False: the first failing input found (--no-shrink), not a minimal one
     shrink_stopped: float | None = None  # the shrink budget (s), where it ran out first
+    # The input the target failed on, where the property derived it from `case` (an emptied
+    # or invalid form): a deviation's regime is judged on it.
+    seen: Case | None = None
 
     @property
     def input_label(self) -> str:

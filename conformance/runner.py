@@ -231,7 +231,7 @@ def recheck(
                 reduction,
                 reproducer.build(fn, spec.name, prop.name, prepared, dtype, device, reduction,
                                  layout=prop.layout),
-                failure.details.get("comparison"),
+                failure.details.get("comparison"), seen=failure.details.get("seen"),
             )
     if verbose:
         print(found if found else f"{spec.name} / {property_name}: outside the spec's domain"

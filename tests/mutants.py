@@ -122,6 +122,19 @@ def larger_hidden_eps(fn: Loss) -> Loss:
     return wrong
 
 
+def pixel_widths(fn: Loss) -> Loss:
+    """The legacy pixel convention, width = x2 - x1 + 1 (both boxes' x2 and y2 moved out by
+    one unit): translation invariant, and the loss of boxes a few units wide depends on the
+    unit far more than the spec's eps makes it."""
+    one = torch.tensor([0.0, 0.0, 1.0, 1.0])
+
+    @functools.wraps(fn)
+    def wrong(boxes1, boxes2, *args, **kwargs):
+        return fn(boxes1 + one.to(boxes1), boxes2 + one.to(boxes2), *args, **kwargs)
+
+    return wrong
+
+
 def _default(fn: Loss, name: str):
     import inspect
 
@@ -268,6 +281,7 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "zero_when_input_equals_target": constant_floor,
     "identical_boxes_give_zero": constant_floor,
     "scale_invariant": larger_hidden_eps,
+    "unit_dependence_at_most_the_specs": pixel_widths,
     "ignored_pixels_change_nothing": forgets_ignore_index,
     "per_image_equals_batch_for_one_image": per_image_forgets_ignore_index,
     "pixel_permutation_invariance": position_weighted_pixels,

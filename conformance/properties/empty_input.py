@@ -37,31 +37,38 @@ class HandlesEmptyInput(Property):
             empty = form.make(case)
             if empty is None:
                 continue
-            where = f"on {form.name} ({_shapes(empty)})"
-            # Each differentiable input is differentiated in a call of its own (a backward
-            # frees the graph); a spec with none is called once, for its value.
-            names = _differentiable(spec, empty) or [None]
-            for reduction in ctx.calls:
-                owed = spec.call_reference(empty, reduction)
-                kwargs = {} if reduction is None else {"reduction": reduction}
-                for name in names:
-                    try:
-                        out, args, _ = ctx.target(empty, ctx.dtype, ctx.device,
-                                                  grad_inputs=(name,) if name else (), **kwargs)
-                    except TargetError as exc:
-                        raise PropertyFailure(f"{where}, reduction={reduction!r}: {exc}",
-                                              reduction=reduction) from None
-                    if not out.is_floating_point():
-                        raise PropertyFailure(f"{where} the target returned a {out.dtype}"
-                                              f" tensor for reduction={reduction!r}",
-                                              reduction=reduction)
-                    allowed = spec.tolerance.allowed(np.ones(owed.shape), ctx.dtype, 1)
-                    ctx.expect(to_numpy(out), owed, allowed, case=empty, reduction=reduction,
-                               what=where, nan_expected=np.isnan(owed))
-                    if name is not None:
-                        _backward_runs(out, args[list(empty.inputs).index(name)], name,
-                                       f"{where}, reduction={reduction!r}", reduction)
+            try:
+                self._check_form(ctx, form.name, empty)
+            except PropertyFailure as failure:
+                failure.details.setdefault("seen", empty)  # a regime is the empty input's
+                raise
         return 0.0
+
+    def _check_form(self, ctx: Context, form: str, empty: Case) -> None:
+        spec = ctx.spec
+        where = f"on {form} ({_shapes(empty)})"
+        # Each differentiable input is differentiated in a call of its own (a backward frees
+        # the graph); a spec with none is called once, for its value.
+        names = _differentiable(spec, empty) or [None]
+        for reduction in ctx.calls:
+            owed = spec.call_reference(empty, reduction)
+            kwargs = {} if reduction is None else {"reduction": reduction}
+            for name in names:
+                try:
+                    out, args, _ = ctx.target(empty, ctx.dtype, ctx.device,
+                                              grad_inputs=(name,) if name else (), **kwargs)
+                except TargetError as exc:
+                    raise PropertyFailure(f"{where}, reduction={reduction!r}: {exc}",
+                                          reduction=reduction) from None
+                if not out.is_floating_point():
+                    raise PropertyFailure(f"{where} the target returned a {out.dtype} tensor"
+                                          f" for reduction={reduction!r}", reduction=reduction)
+                allowed = spec.tolerance.allowed(np.ones(owed.shape), ctx.dtype, 1)
+                ctx.expect(to_numpy(out), owed, allowed, case=empty, reduction=reduction,
+                           what=where, nan_expected=np.isnan(owed))
+                if name is not None:
+                    _backward_runs(out, args[list(empty.inputs).index(name)], name,
+                                   f"{where}, reduction={reduction!r}", reduction)
 
 
 def _backward_runs(out: torch.Tensor, wrt: torch.Tensor, name: str, where: str,

@@ -56,7 +56,7 @@ class RejectsInvalidInput(Property):
                     f"on {form.name} ({changes(case, bad)}) the target returned"
                     f" {shown}{' ...' if values.size > 6 else ''} of shape"
                     f" {tuple(values.shape)} for reduction={reduction!r}{warned}; {owed} is"
-                    " owed", reduction=reduction)
+                    " owed", reduction=reduction, seen=bad)
         return 0.0
 
 

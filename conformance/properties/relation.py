@@ -88,6 +88,10 @@ class Relation(Property):
     reductions: tuple[str, ...] | Callable[[Case], tuple[str, ...]] | None = None
     adapt: Callable[[Case], Case | None] | None = None
     narrow_dtypes: bool = False  # see Property
+    # Whether the relation holds of the target only as far as it holds of the spec: the two
+    # sides may differ by as much as the spec's reference differs between the same two cases
+    # (an absolute eps makes a box loss depend on the unit; the spec says how much).
+    up_to_the_spec: bool = False
 
     def prepare(self, spec: LossSpec, case: Case) -> Case | None:
         return self.adapt(case) if self.adapt else case
@@ -108,6 +112,8 @@ class Relation(Property):
             allowed = lhs_tol + rhs_tol if self.lhs.on_target and self.rhs.on_target else (
                 ctx.allowed(case, reduction)
             )
+            if self.up_to_the_spec:
+                allowed = allowed + _specs_own_gap(ctx, lhs_case, rhs_case, reduction)
             nan_ok = ctx.spec.expects_nan(case, reduction)
             if np.any(nan_ok) and not (self.lhs.is_the_spec and self.rhs.is_the_spec):
                 # Another function has no declared NaN to compare with: where the spec's value
@@ -123,3 +129,12 @@ class Relation(Property):
             )
             usage = max(usage, result.usage)
         return usage
+
+
+def _specs_own_gap(ctx: Context, lhs_case: Case, rhs_case: Case,
+                   reduction: str | None) -> np.ndarray:
+    """|spec(lhs case) - spec(rhs case)|: how far the relation fails of the spec itself."""
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(ctx.spec.call_reference(lhs_case, reduction)
+                     - ctx.spec.call_reference(rhs_case, reduction))
+    return np.nan_to_num(gap, nan=0.0)

@@ -14,9 +14,14 @@ Edge regimes and what the specs say for each:
   boxes): those pairs are outside its domain at eps = 0;
 - every domain is judged on the case as the target sees it, after rounding to the tested
   dtype: a box that bfloat16 rounds to zero width is a zero-width box;
-- the invariances (translation, scale) and "identical boxes give 0" hold for eps = 0 only, so
-  those relations pass eps=0.0 explicitly: an implementation that ignores its eps argument or
-  hides a larger constant is what they catch, at scales from 2^-10 to 2^13.
+- scale invariance and "identical boxes give 0" hold for eps = 0 only, so those relations pass
+  eps=0.0 explicitly: an implementation that ignores its eps argument or hides a larger
+  constant is what they catch, at scales from 2^-10 to 2^13. At the drawn eps, the target's
+  default included, an absolute eps makes the loss depend on the coordinates' unit (boxes of
+  side 1e-3 have areas of 1e-6, of which eps = 1e-7 is a tenth): the loss may change with the
+  unit by as much as the spec's does and no more. Translation changes nothing at any eps;
+- degenerate boxes (zero width, zero height, a point) are drawn: the eps losses owe their
+  finite values, CIoU's domain leaves them out (atan(w / h)).
 """
 
 from __future__ import annotations
@@ -56,8 +61,10 @@ def _boxes(draw: st.DrawFn, allow_empty: bool, n: int) -> tuple[np.ndarray, np.n
         return draw(dom.array((n,), law))
 
     cx, cy, w, h = many(COORDINATES), many(COORDINATES), many(SIDES), many(SIDES)
-    if allow_empty:
-        w = np.where(many(Integers(0, 9)) == 9, 0.0, w)  # a zero-width box now and then
+    if allow_empty:  # now and then a box of zero width, of zero height, or a point
+        degenerate = many(Integers(0, 14))
+        w = np.where((degenerate == 14) | (degenerate == 12), 0.0, w)
+        h = np.where((degenerate == 13) | (degenerate == 12), 0.0, h)
     a = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
     regime = many(Integers(0, len(REGIMES) - 1)).astype(int)
     k, gap = many(Uniform(1.0, 4.0)), many(Uniform(1.0, 1e4))
@@ -155,11 +162,26 @@ SCALE_INVARIANT = Relation(
     rhs=target(_scaled(2.0**13), label="loss(8192 a, 8192 b)"),
     adapt=_positive_area,
 )
+UNIT_DEPENDENCE_AT_MOST_THE_SPECS = Relation(
+    name="unit_dependence_at_most_the_specs",
+    description=("at the drawn eps (the target's default where omitted), scaling both boxes by"
+                 " 2^-10 or by 2^13 changes the loss by no more than it changes the spec's:"
+                 " an absolute eps makes a box loss depend on the coordinates' unit, by as much"
+                 " as the spec declares and no more (eps elsewhere, a larger default, +1 pixel"
+                 " widths fail)"),
+    lhs=target(_scaled(2.0**-10), label="loss(a / 1024, b / 1024)"),
+    rhs=target(_scaled(2.0**13), label="loss(8192 a, 8192 b)"),
+    adapt=_without_empty_boxes,
+    up_to_the_spec=True,
+)
 TRANSLATION_INVARIANT = Relation(
     name="translation_invariant",
-    description="with eps=0, translating both boxes by the same offset leaves the loss unchanged",
+    description=("at the drawn eps (the target's default where omitted), translating both boxes"
+                 " by the same offset leaves the loss unchanged (up to what rounding the"
+                 " translated coordinates changes in the spec's own value)"),
     lhs=target(_translated, label="loss(a + t, b + t)"), rhs=target(label="loss(a, b)"),
-    adapt=_positive_area,
+    adapt=_without_empty_boxes,
+    up_to_the_spec=True,
 )
 def _zero_per_pair(boxes1: np.ndarray, boxes2: np.ndarray, reduction: str = "none",
                    **_: object) -> np.ndarray:
@@ -331,7 +353,8 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         gradient_domain=_without_empty_boxes,
         invalid=INVERTED,
         empty=(no_boxes("boxes1", "boxes2"),),
-        properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, TRANSLATION_INVARIANT,
+        properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, UNIT_DEPENDENCE_AT_MOST_THE_SPECS,
+                    TRANSLATION_INVARIANT,
                     *identical, *relations),
         edge_cases=(
             Case({"boxes1": np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0],

@@ -40,7 +40,7 @@ def _call(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: fl
         smooth_dr=smooth * (2 if flags.get("jaccard") else 1))
     out = loss(input, target.unsqueeze(1) if label_map else target)
     if reduction == "none":
-        return out.reshape(out.shape[0], -1) if per_image else out.reshape(-1)
+        return out.flatten(1) if per_image else out.reshape(-1)
     return out
 
 
