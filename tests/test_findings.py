@@ -340,3 +340,35 @@ def test_jax_flushes_subnormals_in_optax_kl_div():
     assert conformance.recheck(fn, "kl_div", "matches_reference",
                                {"input": log_q.double(), "target": log_p.double()},
                                {"log_target": True}, verbose=False) is None
+
+
+# docs/findings.md 3n: empty inputs.
+def test_fvcore_smooth_l1_mean_of_nothing_is_zero():
+    fn = _adapter("implementations.adapters.fvcore_nn:smooth_l1_loss")
+    empty = torch.zeros(0)
+    assert fn(empty, empty, beta=1.0, reduction="mean").item() == 0.0
+    assert math.isnan(F.smooth_l1_loss(empty, empty, beta=1.0, reduction="mean").item())
+    failure = conformance.recheck(fn, "smooth_l1_loss", "handles_empty_input",
+                                  {"input": torch.ones(2), "target": torch.zeros(2)},
+                                  verbose=False)
+    assert failure is not None and "expects NaN here: got 0.0" in failure.message
+
+
+def test_smp_region_losses_raise_on_a_batch_of_zero():
+    fn = _smp("soft_dice_loss")
+    with pytest.raises(RuntimeError, match="cannot reshape tensor of 0 elements"):
+        fn(torch.zeros(0, 3, 1), torch.zeros(0, 1, dtype=torch.long))
+
+
+@pytest.mark.parametrize("library", ["smp_losses", "toolbelt_losses"])
+def test_lovasz_hinge_per_image_of_no_image_is_a_python_int(library):
+    fn = _adapter(f"implementations.adapters.{library}:lovasz_hinge")
+    out = fn(torch.zeros(0, 2, 2, requires_grad=True), torch.zeros(0, 2, 2))
+    assert out == 0 and not isinstance(out, torch.Tensor)
+
+
+def test_monai_per_image_mean_of_no_image_is_nan():
+    fn = _adapter("implementations.adapters.monai_losses:soft_jaccard_loss")
+    x = torch.zeros(0, 2, 1, 1)
+    out = fn(x, x, activation="sigmoid", smooth=1.0, per_image=True, reduction="mean")
+    assert math.isnan(out.item())
