@@ -253,6 +253,15 @@ def _a_class_absent(case: Case) -> bool:
     ignore = case.params.get("ignore_index", IGNORE)
     return any(len(np.unique(g[g != ignore])) < classes for g in groups)
 
+# Two images scored each on its own: per image, its empty form (a batch of 0) has no entry to
+# average, where a mean over no entry is 0.
+PER_IMAGE_SMOOTHED = Case(
+    {"input": np.array([[[[2.0]], [[-1.0]]], [[[0.5]], [[3.0]]]]),
+     "target": np.array([[[[1.0]], [[0.0]]], [[[0.0]], [[1.0]]]])},
+    {"activation": "sigmoid", "smooth": 1.0, "per_image": True},
+    label="two images scored per image, smoothed",
+)
+
 
 def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
                  conventions: str, edge_cases: tuple[Case, ...] = ()) -> LossSpec:
@@ -287,7 +296,7 @@ def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
                         op="le", reductions=("none", "mean"),
                     ),
                     *relations),
-        edge_cases=(ABSENT_CLASS_UNDERFLOW, *edge_cases),
+        edge_cases=(ABSENT_CLASS_UNDERFLOW, PER_IMAGE_SMOOTHED, *edge_cases),
         implementations=(f"implementations.segmentation:{name}",),
         conventions=conventions,
     ))

@@ -28,6 +28,8 @@ ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "kornia": (
         ("sigmoid_focal_loss", "implementations.adapters.kornia_losses:sigmoid_focal_loss"),
+        ("softmax_focal_loss", "implementations.adapters.kornia_losses:softmax_focal_loss"),
+        ("lovasz_hinge", "implementations.adapters.kornia_losses:lovasz_hinge"),
     ),
     "timm": (
         ("cross_entropy", "implementations.adapters.timm_loss:cross_entropy"),

@@ -1,17 +1,27 @@
 """kornia.losses under the canonical calls.
 
-binary_focal_loss_with_logits is the sigmoid focal loss; it spells a disabled alpha as None
-(torchvision: a negative alpha) and requires a (B, C, *) layout, so inputs with fewer than two
-dimensions are given a leading batch dimension, and 'none' outputs lose it again.
+- binary_focal_loss_with_logits is the sigmoid focal loss; it spells a disabled alpha as None
+  (torchvision: a negative alpha) and requires a (B, C, *) layout, so inputs with fewer than two
+  dimensions are given a leading batch dimension, and 'none' outputs lose it again.
+- focal_loss is the softmax focal loss on (B, C, *) logits and (B, *) labels. The spec's
+  per-class alpha is kornia's `weight` (kornia's scalar alpha is the per-class vector
+  [1 - alpha, alpha, ..., alpha]); its 'none' is a (B, C, *) map whose target slice holds the
+  loss and whose other slices are 0, read back as the (B, *) losses by a sum over the classes.
+  Its 'mean', which divides by every element of that map, is passed on as it is.
+- lovasz_hinge_loss scores one logit channel (B, 1, H, W) against labels (B, H, W) per image;
+  it has no ignore_index and no batch-wide form (NotApplicable), and other spatial layouts are
+  given as (B, 1, 1, pixels).
 """
 
 from __future__ import annotations
 
 import torch
 
+from conformance.guard import NotApplicable
 from implementations.sources import import_sources
 
-_FOCAL = import_sources("kornia.losses", ("focal",))["focal"]
+_KORNIA = import_sources("kornia.losses", ("focal", "lovasz_hinge"))
+_FOCAL = _KORNIA["focal"]
 
 
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
@@ -22,3 +32,30 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
     out = _FOCAL.binary_focal_loss_with_logits(
         inputs, targets, alpha=None if alpha < 0 else alpha, gamma=gamma, reduction=reduction)
     return out.reshape(shape) if reduction == "none" else out
+
+
+def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
+                       alpha: torch.Tensor | None = None, gamma: float = 2.0,
+                       ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
+    unbatched = input.dim() == 1
+    if unbatched:  # kornia takes (B, C, *): one sample becomes a batch of one
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    out = _FOCAL.focal_loss(input, target, alpha=None, gamma=gamma, reduction=reduction,
+                            weight=alpha, ignore_index=ignore_index)
+    if reduction != "none":
+        return out
+    out = out.sum(1)
+    return out.squeeze(0) if unbatched else out
+
+
+def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = True,
+                 ignore_index: int | None = None) -> torch.Tensor:
+    if not per_image:
+        raise NotApplicable("kornia's lovasz_hinge_loss scores each image (per_image=True) only")
+    if ignore_index is not None:
+        raise NotApplicable("kornia's lovasz_hinge_loss has no ignore_index")
+    if input.dim() < 2:
+        raise NotApplicable("kornia's lovasz_hinge_loss takes a batch of images")
+    if input.dim() != 3:  # (B, *spatial) as (B, 1, 1, pixels): the loss reads pixels only
+        input, target = input.flatten(1).unsqueeze(1), target.flatten(1).unsqueeze(1)
+    return _KORNIA["lovasz_hinge"].lovasz_hinge_loss(input.unsqueeze(1), target)
