@@ -176,7 +176,10 @@ def builtin() -> list[Deviation]:
 class Outcome:
     """What applying a deviations file to a run found."""
 
-    known: list[tuple[Deviation, PropertyResult, str]] = field(default_factory=list)
+    known: list[tuple[Deviation, PropertyResult, str]] = field(default_factory=list)  # a cell each
+    # Every entry that explained a failure of an accepted cell (a cell may need several: one
+    # for its first failure, one for another kind).
+    explaining: list[Deviation] = field(default_factory=list)
     unexpected_passes: list[tuple[Deviation, PropertyResult, str]] = field(default_factory=list)
     unmatched: list[Deviation] = field(default_factory=list)
 
@@ -215,6 +218,7 @@ def _explain(target: str, result: PropertyResult, entries: list[Deviation], outc
     result.deviation = f"{dev.kind}: {dev.reason}"
     result.deviation_kind = dev.kind
     outcome.known.append((dev, result, target))
+    outcome.explaining.extend(d for _, d in explained)
 
 
 def apply(reports: Iterable[Report], entries: list[Deviation],

@@ -248,8 +248,9 @@ def _a_class_absent(case: Case) -> bool:
     groups = list(y) if case.params.get("per_image") else [y]
     if np.issubdtype(y.dtype, np.floating):  # soft masks, (N, C, ...) or (C, ...) per image
         axis = 0 if case.params.get("per_image") else 1
-        return any(bool(np.any(np.moveaxis(g, axis, 0).reshape(classes, -1).sum(axis=1) == 0))
-                   for g in groups)
+        by_class = [np.moveaxis(g, axis, 0) for g in groups]  # an empty batch has no -1
+        return any(bool(np.any(c.reshape(classes, c[0].size).sum(axis=1) == 0))
+                   for c in by_class)
     ignore = case.params.get("ignore_index", IGNORE)
     return any(len(np.unique(g[g != ignore])) < classes for g in groups)
 
@@ -591,6 +592,8 @@ register(LossSpec(
              label="all errors tied"),
         Case({"input": np.array([[-3.0]]), "target": np.array([[0]])},
              label="one pixel, no foreground"),
+        Case({"input": np.array([[0.5, -1.0], [2.0, 0.0]]), "target": np.array([[1, 0], [0, 0]])},
+             label="two flat images of two pixels (strided, a flattened sort is not contiguous)"),
         Case({"input": np.array([[[1.5, -0.5], [0.25, -2.0]], [[0.0, 1.0], [-1.0, 3.0]]]),
               "target": np.array([[[1, 0], [1, 1]], [[0, 0], [1, 0]]])},
              label="two 2 x 2 images (a layout `.view(-1)` cannot flatten when strided)"),
