@@ -37,6 +37,7 @@ ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
     "monai": (
         ("soft_dice_loss", "implementations.adapters.monai_losses:soft_dice_loss"),
         ("soft_jaccard_loss", "implementations.adapters.monai_losses:soft_jaccard_loss"),
+        ("sigmoid_focal_loss", "implementations.adapters.monai_losses:sigmoid_focal_loss"),
     ),
     "segmentation_models_pytorch": tuple(
         (spec, f"implementations.adapters.smp_losses:{spec}") for spec in (

@@ -1,4 +1,5 @@
-"""monai.losses' DiceLoss under the soft_dice_loss and soft_jaccard_loss calls.
+"""monai.losses' DiceLoss under the soft_dice_loss and soft_jaccard_loss calls, its FocalLoss
+(sigmoid) under the sigmoid_focal_loss call.
 
 The mapping: softmax / sigmoid activation flags; a label map becomes monai's (B, 1, ...)
 target with to_onehot_y; per_image is monai's batch=False; the spec's single smoothing term s
@@ -7,6 +8,9 @@ score as (2 TP + nr) / (2 (TP + FP + FN) + dr)); form='squared' is squared_pred.
 least one spatial axis, so (N, C) inputs get a trailing one. Not applicable: class selection
 other than 'all' (monai has none), and softmax, label maps or include_background=False on one
 channel (monai warns and skips them).
+
+FocalLoss takes (B, C, *) logits: inputs with fewer than two axes are one batch of one row
+('none' gets its shape back); torchvision's negative alpha is monai's alpha=None.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import torch
 from conformance.guard import NotApplicable
 from implementations.sources import import_sources
 
-_DICE = import_sources("monai.losses", ("dice",))["dice"]
+_MONAI = import_sources("monai.losses", ("dice", "focal_loss"))
+_DICE = _MONAI["dice"]
 
 
 def _call(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: float,
@@ -59,3 +64,14 @@ def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str
                       ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
     return _call(input, target, activation, smooth, include_background, classes, per_image,
                  ignore_index, reduction, jaccard=True)
+
+
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
+                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
+    shape = inputs.shape
+    if inputs.dim() < 2:
+        inputs, targets = inputs.reshape(1, -1), targets.reshape(1, -1)
+    loss = _MONAI["focal_loss"].FocalLoss(gamma=gamma, alpha=None if alpha < 0 else alpha,
+                                          reduction=reduction)
+    out = loss(inputs, targets)
+    return out.reshape(shape) if reduction == "none" else out
