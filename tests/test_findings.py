@@ -372,3 +372,34 @@ def test_monai_per_image_mean_of_no_image_is_nan():
     x = torch.zeros(0, 2, 1, 1)
     out = fn(x, x, activation="sigmoid", smooth=1.0, per_image=True, reduction="mean")
     assert math.isnan(out.item())
+
+
+# docs/findings.md 3o: kornia's focal_loss and lovasz_hinge_loss, monai's FocalLoss.
+def test_kornia_focal_mean_divides_by_classes_times_pixels():
+    fn = _adapter("implementations.adapters.kornia_losses:softmax_focal_loss")
+    x = torch.tensor([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([0, 2])
+    assert fn(x, y, gamma=0.5, reduction="mean").item() == pytest.approx(
+        fn(x, y, gamma=0.5, reduction="sum").item() / 6, rel=1e-12)
+    assert fn(torch.tensor([[0.5, -1.0]]), torch.tensor([-100])).item() == 0.0
+
+
+def test_kornia_lovasz_hinge_raises_on_a_non_contiguous_sort():
+    _adapter("implementations.adapters.kornia_losses:lovasz_hinge")
+    from implementations.adapters.kornia_losses import _KORNIA
+
+    pred = torch.tensor([[0.5, -1.0], [2.0, 0.0]]).t()[:, None, None, :]
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        _KORNIA["lovasz_hinge"].lovasz_hinge_loss(pred, torch.zeros(2, 1, 2))
+    assert _KORNIA["lovasz_hinge"].lovasz_hinge_loss(pred.contiguous(),
+                                                     torch.zeros(2, 1, 2)).item() == 2.0
+
+
+def test_monai_focal_sum_is_a_mean_without_spatial_axes():
+    fn = _adapter("implementations.adapters.monai_losses:sigmoid_focal_loss")
+    x = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    assert fn(x, y, reduction="sum").item() == pytest.approx(fn(x, y, reduction="mean").item())
+    assert fn(x, y, reduction="sum").item() == pytest.approx(
+        fn(x, y, reduction="none").sum().item() / 4, rel=1e-6)
+    assert fn(x.double(), y.double()).dtype == torch.float32
