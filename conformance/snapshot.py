@@ -137,8 +137,7 @@ def record_case(target: GuardedTarget, spec: LossSpec, case: Case, index: int, d
         record.status = NOT_APPLICABLE
         record.message = f"the target has no reduction {reduction!r}"
         return record
-    names = [n for n in (spec.differentiable or (next(iter(case.inputs)),))
-             if n in case.inputs and np.issubdtype(case.inputs[n].dtype, np.floating)]
+    names = spec.differentiable_inputs(case)
     kwargs = {} if reduction is None else {"reduction": reduction}
     try:
         out, args, _ = target(rounded, torch_dtype, device, grad_inputs=tuple(names), **kwargs)

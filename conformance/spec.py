@@ -236,6 +236,13 @@ class LossSpec:
             return False
         return self.nan_expected(case, reduction)
 
+    def differentiable_inputs(self, case: Case) -> list[str]:
+        """The inputs gradients are owed for: the declared ones (else the first input) that
+        the case has, as floating-point arrays."""
+        declared = self.differentiable or (next(iter(case.inputs)),)
+        return [n for n in declared
+                if n in case.inputs and np.issubdtype(case.inputs[n].dtype, np.floating)]
+
     def property_list(self) -> list[Property]:
         from conformance.properties.registry import resolve
 

@@ -10,12 +10,6 @@ from conformance.guard import PropertyFailure, TargetError, gradient, to_numpy
 from conformance.properties.base import Context, Property
 
 
-def _differentiable(spec, case: Case) -> list[str]:
-    declared = spec.differentiable or (next(iter(case.inputs)),)
-    return [n for n in declared if n in case.inputs
-            and np.issubdtype(case.inputs[n].dtype, np.floating)]
-
-
 class HandlesEmptyInput(Property):
     name = "handles_empty_input"
     description = (
@@ -49,7 +43,7 @@ class HandlesEmptyInput(Property):
         where = f"on {form} ({_shapes(empty)})"
         # Each differentiable input is differentiated in a call of its own (a backward frees
         # the graph); a spec with none is called once, for its value.
-        names = _differentiable(spec, empty) or [None]
+        names = spec.differentiable_inputs(empty) or [None]
         for reduction in ctx.calls:
             owed = spec.call_reference(empty, reduction)
             kwargs = {} if reduction is None else {"reduction": reduction}

@@ -344,8 +344,7 @@ class GradientMatchesReference(Property):
         if missing:  # a spec error: a gradient check of nothing would pass vacuously
             raise ValueError(f"spec {spec.name!r} declares differentiable inputs {missing}"
                              f" that its cases do not have ({list(case.inputs)})")
-        names = [n for n in declared if np.issubdtype(case.inputs[n].dtype, np.floating)]
-        for name in names:
+        for name in spec.differentiable_inputs(case):
             position = list(case.inputs).index(name)
             # The reference's elementwise derivatives, shared by the reductions: each one
             # only weights them differently.

@@ -137,9 +137,7 @@ class GradientMatchesOwnValues(Property):
 
     def check(self, ctx: Context, case: Case) -> float:
         spec = ctx.spec
-        declared = spec.differentiable or (next(iter(case.inputs)),)
-        names = [n for n in declared
-                 if n in case.inputs and np.issubdtype(case.inputs[n].dtype, np.floating)]
+        names = spec.differentiable_inputs(case)
         judged: list[float] = []
         why = "no call to judge"
         # The unreduced call, where each element is judged on its own, and one reduced call:
