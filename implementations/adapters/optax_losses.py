@@ -1,11 +1,14 @@
 """optax.losses (JAX) under the canonical torch calls: a port outside torch, values and gradients.
 
 The bridge. Each call hands the torch tensors to JAX as arrays of the same dtype (bfloat16 by
-way of float32, which NumPy lacks), calls the optax function, and returns its result as a torch
-tensor of the dtype JAX computed, on the input's device. Nothing is cast to hide what optax
-computes: were it to return float32 for float16 inputs, the target would too. Gradients come
-from optax as well: the backward pass is `jax.vjp` of the same function, taken with respect to
-the floating inputs that require grad (integer labels get none).
+way of float32, which NumPy lacks), calls the optax function under jax.jit (as the training
+steps that use optax call it), and returns its result as a torch tensor of the dtype JAX
+computed, on the input's device. Nothing is cast to hide what optax computes: were it to return
+float32 for float16 inputs, the target would too. Gradients come from optax as well: the
+backward pass is `jax.vjp` of the same function, jitted too, taken with respect to the floating
+inputs that require grad (integer labels get none). Per-sample losses run on their samples laid
+out as rows padded to a power-of-two count, so that the many shapes drawn share a few compiled
+programs; padding and slicing are torch ops, so no gradient reaches the padding.
 
 The mapping (names, layouts and parameter spellings only; optax computes the value):
 
@@ -49,6 +52,7 @@ JAX runs on the CPU, with 64-bit types enabled for the whole process (see below)
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from typing import Any
@@ -97,53 +101,104 @@ def _to_torch(array: Any, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.array(array)).to(device)
 
 
-class _OptaxCall(torch.autograd.Function):
-    """fn(*arrays) in JAX as a torch op; backward is the vector-Jacobian product of fn."""
+@functools.cache
+def _compiled(fn: Callable[..., Any], static: tuple[str, ...]) -> tuple[Any, Any]:
+    """fn under jax.jit, and the vector-Jacobian product of fn under jax.jit.
 
-    @staticmethod
-    def forward(ctx: Any, fn: Callable[..., Any], *tensors: torch.Tensor) -> torch.Tensor:
-        arrays = [_to_jax(t) for t in tensors]
-        ctx.fn, ctx.arrays, ctx.device = fn, arrays, tensors[0].device
-        return _to_torch(fn(*arrays), tensors[0].device)
+    optax's losses run jitted in the training steps that call them, and jitting compiles a
+    call once for each input shape, where JAX's op-by-op mode compiles each primitive of the
+    forward and of the backward anew (three to four times the cost here). Keyword parameters
+    named in `static` (strings, booleans, axes) are compiled in; every other one (a float such
+    as alpha, gamma, delta or smooth) is a traced argument, so a new value reuses the code.
+    """
 
-    @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        arrays = ctx.arrays
-        wanted = [i for i in range(len(arrays)) if ctx.needs_input_grad[i + 1]]
-        grads: list[torch.Tensor | None] = [None] * len(arrays)
-        if not wanted:
-            return (None, *grads)
-
+    def pullback(wanted: tuple[int, ...], cotangent: Any, *arrays: Any, **params: Any) -> Any:
         def of_wanted(*chosen: Any) -> Any:
             args = list(arrays)
             for i, array in zip(wanted, chosen, strict=True):
                 args[i] = array
-            return ctx.fn(*args)
+            return fn(*args, **params)
 
-        _, pullback = jax.vjp(of_wanted, *(arrays[i] for i in wanted))
-        for i, grad in zip(wanted, pullback(_to_jax(grad_output)), strict=True):
-            grads[i] = _to_torch(grad, ctx.device)
-        return (None, *grads)
+        return jax.vjp(of_wanted, *(arrays[i] for i in wanted))[1](cotangent)
 
-
-def _call(fn: Callable[..., Any], *tensors: torch.Tensor) -> torch.Tensor:
-    return _OptaxCall.apply(fn, *tensors)
+    return (jax.jit(fn, static_argnames=static),
+            jax.jit(pullback, static_argnums=(0,), static_argnames=static))
 
 
-def _elementwise_call(fn: Callable[..., Any], *tensors: torch.Tensor) -> torch.Tensor:
+class _OptaxCall(torch.autograd.Function):
+    """fn(*arrays, **params) in JAX as a torch op; backward is the vector-Jacobian product of
+    fn with respect to the inputs that require grad."""
+
+    @staticmethod
+    def forward(ctx: Any, fn: Callable[..., Any], static: dict[str, Any],
+                dynamic: dict[str, Any], *tensors: torch.Tensor) -> torch.Tensor:
+        arrays = [_to_jax(t) for t in tensors]
+        forward, ctx.pullback = _compiled(fn, tuple(sorted(static)))
+        ctx.arrays, ctx.params, ctx.device = arrays, {**static, **dynamic}, tensors[0].device
+        return _to_torch(forward(*arrays, **ctx.params), tensors[0].device)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        arrays = ctx.arrays
+        wanted = tuple(i for i in range(len(arrays)) if ctx.needs_input_grad[i + 3])
+        grads: list[torch.Tensor | None] = [None] * len(arrays)
+        if wanted:
+            pulled = ctx.pullback(wanted, _to_jax(grad_output), *arrays, **ctx.params)
+            for i, grad in zip(wanted, pulled, strict=True):
+                grads[i] = _to_torch(grad, ctx.device)
+        return (None, None, None, *grads)
+
+
+def _call(fn: Callable[..., Any], *tensors: torch.Tensor, static: dict[str, Any] | None = None,
+          **dynamic: Any) -> torch.Tensor:
+    """fn(*tensors, **static, **dynamic) computed by JAX: `fn` is a module-level function (the
+    compiled code is cached on it), `static` its parameters that change the computation's
+    structure, `dynamic` its numbers."""
+    return _OptaxCall.apply(fn, static or {}, dynamic, *tensors)
+
+
+def _padded_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    """The tensor's leading axis padded with zeros to `rows` (a torch op: no gradient flows
+    to the padding, and the real rows' gradients are optax's own)."""
+    pad = [0, 0] * (tensor.dim() - 1) + [0, rows - tensor.shape[0]]
+    return torch.nn.functional.pad(tensor, pad)
+
+
+def _bucket(n: int) -> int:
+    """The power of two at or above n: padded inputs of lengths up to it share compiled code."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _elementwise_call(fn: Callable[..., Any], *tensors: torch.Tensor,
+                      static: dict[str, Any] | None = None, **dynamic: Any) -> torch.Tensor:
     """fn of an elementwise optax loss, on inputs of one shape flattened and padded with zeros
-    to a power-of-two length. JAX compiles anew for every input shape (about a second a shape
-    on a 2-core machine, three quarters of the matrix's time); padded shapes reuse compiled
-    code. Padding and slicing are torch ops, so the real elements' values and gradients are
-    optax's own and the padding gets no gradient. Inputs of different shapes go to optax as
-    they are: its broadcasting is its own."""
+    to a power-of-two length, so that the many shapes drawn share a few compiled programs.
+    Inputs of different shapes go to optax as they are: its broadcasting is its own."""
     shape = tensors[0].shape
     if any(t.shape != shape for t in tensors):
-        return _call(fn, *tensors)
+        return _call(fn, *tensors, static=static, **dynamic)
     n = tensors[0].numel()
-    size = 1 << max(0, n - 1).bit_length()
-    padded = [torch.nn.functional.pad(t.reshape(-1), (0, size - n)) for t in tensors]
-    return _call(fn, *padded)[:n].reshape(shape)
+    padded = [_padded_rows(t.reshape(-1), _bucket(n)) for t in tensors]
+    return _call(fn, *padded, static=static, **dynamic)[:n].reshape(shape)
+
+
+def _rowwise_call(fn: Callable[..., Any], input: torch.Tensor, target: torch.Tensor,
+                  class_axis: int) -> torch.Tensor:
+    """fn of a per-sample optax loss with the classes on its last axis, on torch's layout with
+    the classes on `class_axis`: every sample becomes a row of a (rows, C) matrix padded to a
+    power-of-two number of rows (each row's loss is its own), and the output gets torch's
+    per-sample shape back. A target whose samples do not line up with the input's goes to optax
+    as it is, broadcast by optax's own rules."""
+    logits = input.movedim(class_axis, -1)
+    per_sample = logits.shape[:-1]
+    dense = target.is_floating_point()
+    labels = target.movedim(class_axis, -1) if dense else target
+    if labels.shape != (logits.shape if dense else per_sample):
+        return _call(fn, logits, labels)
+    n = per_sample.numel()
+    rows = [_padded_rows(t.reshape(n, *t.shape[len(per_sample):]), _bucket(n))
+            for t in (logits, labels)]
+    return _call(fn, *rows)[:n].reshape(per_sample)
 
 
 def _elementwise_only(reduction: str, name: str) -> None:
@@ -158,9 +213,11 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
                        gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
     _elementwise_only(reduction, "sigmoid_focal_loss")
     # torchvision disables alpha with a negative value, optax with None.
-    a = None if alpha < 0 else alpha
-    return _elementwise_call(
-        lambda x, y: optax.losses.sigmoid_focal_loss(x, y, alpha=a, gamma=gamma), inputs, targets)
+    if alpha < 0:
+        return _elementwise_call(optax.losses.sigmoid_focal_loss, inputs, targets,
+                                 static={"alpha": None}, gamma=gamma)
+    return _elementwise_call(optax.losses.sigmoid_focal_loss, inputs, targets, alpha=alpha,
+                             gamma=gamma)
 
 
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
@@ -181,15 +238,13 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
     if label_smoothing:
         raise NotApplicable("optax's label smoothing (optax.smooth_labels) is a separate step,"
                             " not part of its cross-entropy")
-    axis = 0 if input.dim() == 1 else 1  # torch's class axis; optax's is the last
-
+    class_axis = 0 if input.dim() == 1 else 1  # torch's; optax's is the last
     if target.is_floating_point():
-        return _call(lambda x, p: optax.losses.softmax_cross_entropy(
-            jnp.moveaxis(x, axis, -1), jnp.moveaxis(p, axis, -1)), input, target)
+        return _rowwise_call(optax.losses.softmax_cross_entropy, input, target, class_axis)
     if bool((target == ignore_index).any()):
         raise NotApplicable("optax's softmax cross-entropy has no ignore_index")
-    return _call(lambda x, y: optax.losses.softmax_cross_entropy_with_integer_labels(
-        jnp.moveaxis(x, axis, -1), y), input, target)
+    return _rowwise_call(optax.losses.softmax_cross_entropy_with_integer_labels, input, target,
+                         class_axis)
 
 
 def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
@@ -200,9 +255,9 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
     kl = (optax.losses.kl_divergence_with_log_targets if log_target
           else optax.losses.kl_divergence)
     if reduction == "none":  # pointwise: the padded layout changes nothing
-        return _elementwise_call(lambda log_q, p: kl(log_q, p, axis=()), input, target)
+        return _elementwise_call(kl, input, target, static={"axis": ()})
     # A sum over padding would reorder optax's own summation: as it is.
-    return _call(lambda log_q, p: kl(log_q, p, axis=None), input, target)
+    return _call(kl, input, target, static={"axis": None})
 
 
 # --------------------------------------------------------------------------- regression
@@ -211,8 +266,7 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
 def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
                delta: float = 1.0) -> torch.Tensor:
     _elementwise_only(reduction, "huber_loss")
-    return _elementwise_call(lambda p, t: optax.losses.huber_loss(p, t, delta=delta), input,
-                             target)
+    return _elementwise_call(optax.losses.huber_loss, input, target, delta=delta)
 
 
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -248,14 +302,24 @@ def _region(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: 
         raise NotApplicable("optax's dice_loss has no ignore_index")
     summed = tuple(range(1 if per_image else 0, input.dim() - 1))  # in the (N, *spatial, C) layout
 
-    def loss(x: Any, y: Any) -> Any:
-        x = jnp.moveaxis(x, 1, -1)
-        y = jax.nn.one_hot(y, num_classes, dtype=x.dtype) if label_map else jnp.moveaxis(y, 1, -1)
-        return optax.losses.dice_loss(
-            x, y, smooth=smooth, alpha=alpha, beta=beta, apply_softmax=True,
-            reduction=reduction, ignore_background=drop_background, axis=summed)
+    return _call(_dice_loss_on_torch_layout, input, target,
+                 static={"num_classes": num_classes if label_map else None,
+                         "reduction": reduction, "ignore_background": drop_background,
+                         "axis": summed},
+                 smooth=smooth, alpha=alpha, beta=beta)
 
-    return _call(loss, input, target)
+
+def _dice_loss_on_torch_layout(x: Any, y: Any, num_classes: int | None, smooth: Any, alpha: Any,
+                               beta: Any, reduction: str, ignore_background: bool,
+                               axis: tuple[int, ...]) -> Any:
+    """optax's dice_loss of torch's (N, C, *spatial) scores and (N, C, *spatial) targets or
+    (N, *spatial) label map (one-hot encoded over num_classes, the spec's own reading)."""
+    x = jnp.moveaxis(x, 1, -1)
+    y = jnp.moveaxis(y, 1, -1) if num_classes is None else jax.nn.one_hot(y, num_classes,
+                                                                           dtype=x.dtype)
+    return optax.losses.dice_loss(x, y, smooth=smooth, alpha=alpha, beta=beta, apply_softmax=True,
+                                  reduction=reduction, ignore_background=ignore_background,
+                                  axis=axis)
 
 
 def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
