@@ -7,7 +7,7 @@ computed, on the input's device. Nothing is cast to hide what optax computes: we
 float32 for float16 inputs, the target would too. Gradients come from optax as well: the
 backward pass is `jax.vjp` of the same function, jitted too, taken with respect to the floating
 inputs that require grad (integer labels get none). Per-sample losses run on their samples laid
-out as rows padded to a power-of-two count, so that the many shapes drawn share a few compiled
+out as rows padded to one of a few counts, so that the many shapes drawn share a few compiled
 programs; padding and slicing are torch ops, so no gradient reaches the padding.
 
 The mapping (names, layouts and parameter spellings only; optax computes the value):
@@ -165,14 +165,19 @@ def _padded_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
 
 
 def _bucket(n: int) -> int:
-    """The power of two at or above n: padded inputs of lengths up to it share compiled code."""
-    return 1 << max(0, n - 1).bit_length()
+    """The length padded inputs of length n get: 16, or the power of four at or above n, so
+    that the lengths drawn share a few compiled programs (each costs a quarter of a second)."""
+    size = 16
+    while size < n:
+        size *= 4
+    return size
 
 
 def _elementwise_call(fn: Callable[..., Any], *tensors: torch.Tensor,
                       static: dict[str, Any] | None = None, **dynamic: Any) -> torch.Tensor:
     """fn of an elementwise optax loss, on inputs of one shape flattened and padded with zeros
-    to a power-of-two length, so that the many shapes drawn share a few compiled programs.
+    to one of a few lengths (`_bucket`), so that the many shapes drawn share a few compiled
+    programs.
     Inputs of different shapes go to optax as they are: its broadcasting is its own."""
     shape = tensors[0].shape
     if any(t.shape != shape for t in tensors):
@@ -185,8 +190,8 @@ def _elementwise_call(fn: Callable[..., Any], *tensors: torch.Tensor,
 def _rowwise_call(fn: Callable[..., Any], input: torch.Tensor, target: torch.Tensor,
                   class_axis: int) -> torch.Tensor:
     """fn of a per-sample optax loss with the classes on its last axis, on torch's layout with
-    the classes on `class_axis`: every sample becomes a row of a (rows, C) matrix padded to a
-    power-of-two number of rows (each row's loss is its own), and the output gets torch's
+    the classes on `class_axis`: every sample becomes a row of a (rows, C) matrix padded to one of a
+    few row counts (`_bucket`) (each row's loss is its own), and the output gets torch's
     per-sample shape back. A target whose samples do not line up with the input's goes to optax
     as it is, broadcast by optax's own rules."""
     logits = input.movedim(class_axis, -1)
@@ -256,7 +261,10 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
           else optax.losses.kl_divergence)
     if reduction == "none":  # pointwise: the padded layout changes nothing
         return _elementwise_call(kl, input, target, static={"axis": ()})
-    # A sum over padding would reorder optax's own summation: as it is.
+    if input.shape == target.shape:
+        # Its sum over every axis, taken over the elements laid out as one axis, so that
+        # inputs of one size share compiled code.
+        input, target = input.reshape(-1), target.reshape(-1)
     return _call(kl, input, target, static={"axis": None})
 
 
@@ -300,6 +308,11 @@ def _region(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: 
     label_map = not target.is_floating_point()
     if label_map and ignore_index is not None and bool((target == ignore_index).any()):
         raise NotApplicable("optax's dice_loss has no ignore_index")
+    target_space = 1 if label_map else 2  # where the target's spatial axes start
+    if input.shape[2:] == target.shape[target_space:]:
+        # The spatial axes as one (a layout: optax sums over them all the same), so that images
+        # of one pixel count share compiled code. Mismatched shapes go to optax as they are.
+        input, target = _pixels_as_one(input, 2), _pixels_as_one(target, target_space)
     summed = tuple(range(1 if per_image else 0, input.dim() - 1))  # in the (N, *spatial, C) layout
 
     return _call(_dice_loss_on_torch_layout, input, target,
@@ -307,6 +320,11 @@ def _region(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: 
                          "reduction": reduction, "ignore_background": drop_background,
                          "axis": summed},
                  smooth=smooth, alpha=alpha, beta=beta)
+
+
+def _pixels_as_one(tensor: torch.Tensor, first: int) -> torch.Tensor:
+    """The axes from `first` on as one axis (a new one of length 1 where there are none)."""
+    return tensor.flatten(first) if tensor.dim() > first else tensor.unsqueeze(-1)
 
 
 def _dice_loss_on_torch_layout(x: Any, y: Any, num_classes: int | None, smooth: Any, alpha: Any,
