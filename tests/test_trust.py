@@ -305,3 +305,25 @@ def test_the_cli_loads_the_same_file_target(tmp_path):
     path = tmp_path / "my_losses.py"
     path.write_text(BUGGY_FILE)
     assert callable(load_target(f"{path}:mse"))
+
+
+def test_a_focal_backward_that_overflows_float16_is_outside_its_domain_not_a_failure():
+    # Soak seed 500: logit 1e4, target 0, gamma 5 in float16. The loss (1e4) fits; autograd of
+    # BCE (1 - p_t)^gamma multiplies the cotangent by BCE and gamma (1 - p_t)^(gamma - 1),
+    # which overflows to inf, and inf times the sigmoid's vanished slope is NaN, in
+    # torchvision's formula and ours alike. Such a case is outside float16's domain.
+    from implementations.focal import sigmoid_focal_loss
+
+    x = torch.tensor([10000.0, 0.5], dtype=torch.float16, requires_grad=True)
+    t = torch.tensor([0.0, 1.0], dtype=torch.float16)
+    out = sigmoid_focal_loss(x, t, alpha=-1.0, gamma=5.0, reduction="none")
+    (out * torch.tensor([1.5, 1.0], dtype=torch.float16)).sum().backward()
+    assert torch.isfinite(out).all() and torch.isnan(x.grad[0])
+    case = Case({"inputs": np.array([10000.0, 0.5]), "targets": np.array([0.0, 1.0])},
+                {"alpha": -1.0, "gamma": 5.0})
+    spec = get_spec("sigmoid_focal_loss")
+    assert "range" in spec.outside_domain(case, torch.float16)
+    assert spec.outside_domain(case, torch.float32) is None
+    assert recheck(sigmoid_focal_loss, spec, "gradient_matches_reference",
+                   {"inputs": x.detach().float(), "targets": t.float()},
+                   {"alpha": -1.0, "gamma": 5.0}, verbose=False) is None

@@ -451,6 +451,20 @@ def _alpha_weights(case: Case) -> Case:
 
 TO_BCE = compose(rename_inputs(inputs="input", targets="target"), keep_params())
 
+
+def _focal_backward_product(case: Case) -> np.ndarray:
+    """gamma BCE times the output's cotangent (up to 2): autograd of BCE (1 - p_t)^gamma
+    multiplies the cotangent by BCE and by gamma (1 - p_t)^(gamma - 1), so a float16 logit of
+    1e4 at gamma = 5 overflows there to inf, and inf times the sigmoid's vanished slope is a NaN
+    gradient, in torchvision's formula and ours alike (soak, seed 500). Only its overflow
+    matters: a product below 1 is reported as 0 (`LossSpec.intermediates` also drops subnormal
+    ones, which a small loss is not)."""
+    gamma = float(case.params.get("gamma", 2.0))
+    product = 2.0 * gamma * np.abs(ref.binary_cross_entropy_with_logits(
+        case.inputs["inputs"], case.inputs["targets"], reduction="none"))
+    return np.where(product >= 1.0, product, 0.0)
+
+
 register(LossSpec(
     name="sigmoid_focal_loss",
     empty=EMPTY_ELEMENTS,
@@ -462,6 +476,7 @@ register(LossSpec(
     reference=ref.sigmoid_focal_loss,
     cases=_sigmoid_focal_cases,
     magnitude=_logit_magnitude,
+    intermediates=_focal_backward_product,
     properties=(
         *GENERIC,
         Relation(
@@ -513,7 +528,8 @@ register(LossSpec(
     conventions=(
         "FL = alpha_t (1 - p_t)^gamma BCE(x, y), p_t = p y + (1 - p)(1 - y), alpha_t = alpha y +"
         " (1 - alpha)(1 - y); a negative alpha disables alpha_t; 0^0 = 1; soft targets allowed;"
-        " default reduction 'none' (torchvision's)."
+        " default reduction 'none' (torchvision's). A case where 2 gamma BCE exceeds the dtype's"
+        " range is outside its domain: autograd of the formula overflows there."
     ),
 ))
 
