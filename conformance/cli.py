@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from conformance import deviations, export, parallel
+from conformance import deviations, export, parallel, variants
 from conformance.case import DTYPES
 from conformance.empty import Empty
 from conformance.profiles import PROFILES
@@ -198,6 +198,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"    {form.name}{_owed_when_empty(spec, form)}")
     if spec.regimes:
         print(f"  regimes (a deviation's `when`): {', '.join(sorted(spec.regimes))}")
+    if spec.variants:
+        print("  variants (check --convention NAME=VALUE):")
+        for variant in spec.variants:
+            for line in variant.describe():
+                print(f"    {line}")
     return EXIT_OK
 
 
@@ -221,11 +226,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     fn = load_target(args.target)
     _writable(args.json_path)
     entries = _deviation_entries(args)
+    try:
+        conventions = dict(map(variants.parse, args.conventions))
+        spec.following_conventions({**variants.declared_by(fn), **conventions})  # fail early
+    except variants.ConventionError as exc:
+        raise UsageError(str(exc)) from exc
     if args.workers > 1:
         # One unit per dtype, every property in it: the properties of one dtype share their
         # draws, rounding, domain verdicts and reference values (conformance.cells).
         props = tuple(p.name for p in select_properties(spec, args.properties))
-        options = {**_options(args), "known": entries}
+        options = {**_options(args), "known": entries, "conventions": conventions}
         dtypes = options.pop("dtypes")
         units = [parallel.Unit(i, args.target, spec.name, dtype, props, options)
                  for i, dtype in enumerate(dtypes)]
@@ -234,7 +244,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = parallel.merge(parts)
     else:
         report = check(fn, spec, properties=args.properties, target_path=args.target,
-                       known=entries, **_options(args))
+                       known=entries, conventions=conventions, **_options(args))
     outcome = deviations.apply([report], entries, complete=False)
     print(report)
     for line in outcome.lines():
@@ -518,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="spec name (see `list`)")
     p.add_argument("--property", dest="properties", action="append",
                    help="only this property; repeatable")
+    p.add_argument("--convention", dest="conventions", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="hold the target to this declared variant of the spec (`show NAME`"
+                        " lists them); repeatable")
     _common_options(p)
     p.set_defaults(func=cmd_check)
 

@@ -9,6 +9,8 @@ A deviations file (TOML) lists entries, each scoped as narrowly as its author ca
     dtypes = ["float16", "bfloat16"]        # optional: every dtype when left out
     devices = ["cpu"]                       # optional
     params = { label_smoothing = 0.1 }      # optional: the failing case must have these
+    omitted = ["smooth"]                    # optional: ... and leave these out of the call,
+                                            # so the library's own defaults apply
     when = "every_target_ignored"           # optional: a regime the spec declares
                                             # (LossSpec.regimes) the failing case is in
     kind = "convention"                     # "convention" (a documented choice) or "defect"
@@ -17,10 +19,10 @@ A deviations file (TOML) lists entries, each scoped as narrowly as its author ca
 A failure an entry covers is reported as a known deviation, not as nonconformance. A cell
 reports up to three failures of different kinds (conformance.cells): it is a known deviation
 only when entries explain every one of them; the failures no entry explains stay open, so an
-entry scoped to a regime (`params`, `when`) no longer hides another defect in its cell. An exact
-entry (no pattern, no parameters) whose cell ran and passed is an unexpected pass (the
-deviation is gone: drop the entry); an entry whose scope never ran matched nothing. Both are
-reported, so the file cannot rot silently.
+entry scoped to a regime (`params`, `omitted`, `when`) no longer hides another defect in its
+cell. An exact entry (no pattern, no parameters) whose cell ran and passed is an unexpected
+pass (the deviation is gone: drop the entry); an entry whose scope never ran matched nothing.
+Both are reported, so the file cannot rot silently.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from typing import Any
 from conformance.report import DEVIATION, FAILED, PASSED, Failure, PropertyResult, Report
 
 KINDS = ("convention", "defect")
-_KEYS = {"implementation", "spec", "property", "dtypes", "devices", "params", "when", "kind",
-         "reason"}
+_KEYS = {"implementation", "spec", "property", "dtypes", "devices", "params", "omitted", "when",
+         "kind", "reason"}
 
 
 class DeviationFileError(ValueError):
@@ -54,6 +56,8 @@ class Deviation:
     dtypes: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Parameters the failing case leaves out of the call: the target's default applies there.
+    omitted: tuple[str, ...] = ()
     when: str | None = None  # a regime of the spec (LossSpec.regimes)
 
     def scope(self) -> str:
@@ -64,6 +68,8 @@ class Deviation:
             parts.append("/".join(self.devices))
         if self.params:
             parts.append(", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        if self.omitted:
+            parts.append(f"{', '.join(self.omitted)} omitted")
         if self.when:
             parts.append(f"when {self.when}")
         return " | ".join(parts)
@@ -72,7 +78,8 @@ class Deviation:
         """Names one cell per dtype: no pattern, no parameters. Only such an entry that passes
         is an unexpected pass; a pattern covers cells of which some pass by design."""
         names = (self.implementation, *self.specs, *self.properties)
-        return (not self.params and len(self.specs) == 1 and len(self.properties) == 1
+        return (not self.params and not self.omitted and len(self.specs) == 1
+                and len(self.properties) == 1
                 and not any(c in n for n in names for c in "*?["))
 
     def covers(self, target: str, result: PropertyResult) -> bool:
@@ -94,9 +101,11 @@ class Deviation:
             return False
         failure = failure or result.failure
         if failure is None:
-            return not (self.params or self.when)
+            return not (self.params or self.omitted or self.when)
         drawn = failure.case.params
         if not all(k in drawn and _same(drawn[k], v) for k, v in self.params.items()):
+            return False
+        if any(k in drawn for k in self.omitted):
             return False
         return self.when is None or _in_regime(result.spec, self.when, failure)
 
@@ -132,7 +141,8 @@ def _entry(raw: Mapping[str, Any], where: str) -> Deviation:
         implementation=str(raw["implementation"]), specs=_patterns(raw["spec"]),
         properties=_patterns(raw["property"]), kind=str(raw["kind"]), reason=str(raw["reason"]),
         dtypes=tuple(raw.get("dtypes", ())), devices=tuple(raw.get("devices", ())),
-        params=dict(raw.get("params", {})), when=_regime(raw.get("when"), raw["spec"], where),
+        params=dict(raw.get("params", {})), omitted=tuple(map(str, raw.get("omitted", ()))),
+        when=_regime(raw.get("when"), raw["spec"], where),
     )
 
 

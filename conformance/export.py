@@ -47,7 +47,8 @@ def markdown(reports: Sequence[Report], env: Mapping[str, str], summary: str,
         c = r.counts()
         verdict = {CONFORMS: r.finding, NO_EVIDENCE: "*no evidence*"}.get(
             r.verdict, "**does not conform**")
-        lines.append(f"| `{r.target}` | {r.spec} | {c[PASSED]} | {c[FAILED] + c[ERROR]} |"
+        lines.append(f"| `{r.target}` | {r.spec}{r.following()} | {c[PASSED]} |"
+                     f" {c[FAILED] + c[ERROR]} |"
                      f" {c[DEVIATION]} | {c[SKIPPED]} | {verdict} |")
     details = [r for r in reports if any(x.status in (FAILED, ERROR, DEVIATION)
                                          for x in r.results)]
@@ -76,7 +77,7 @@ def junit(reports: Sequence[Report], seconds: float) -> str:
     for r in reports:
         c = r.counts()
         suite = ET.SubElement(
-            suites, "testsuite", name=f"{r.target} vs {r.spec}",
+            suites, "testsuite", name=f"{r.target} vs {r.spec}{r.following()}",
             tests=str(len(r.results)), failures=str(c[FAILED]), errors=str(c[ERROR]),
             skipped=str(c[SKIPPED] + c[DEVIATION]), time=f"{r.seconds:.3f}")
         for x in r.results:

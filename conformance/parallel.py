@@ -78,7 +78,8 @@ def merge(parts: Sequence[tuple[Unit, Report]]) -> Report:
     """The units' reports of one (target, spec) as one report, in sequential order."""
     ordered = [report for _, report in sorted(parts, key=lambda p: p[0].order)]
     first = ordered[0]
-    merged = Report(first.target, first.spec, first.profile, notes=list(first.notes))
+    merged = Report(first.target, first.spec, first.profile, notes=list(first.notes),
+                    conventions=dict(first.conventions))
     for report in ordered:
         merged.results.extend(report.results)
         merged.seconds += report.seconds

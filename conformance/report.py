@@ -112,6 +112,8 @@ class Report:
     results: list[PropertyResult] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # The spec's declared variants the target was held to (conformance.variants).
+    conventions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -144,7 +146,9 @@ class Report:
         failures is never called conforming without saying so."""
         if self.verdict != CONFORMS:
             return self.verdict.lower()
-        defects, conventions = len(self.accepted("defect")), len(self.accepted("convention"))
+        # A declared variant is a documented convention as much as an accepted deviation is.
+        defects = len(self.accepted("defect"))
+        conventions = len(self.accepted("convention")) + len(self.conventions)
         documented = f"{conventions} documented convention{'s' * (conventions != 1)}"
         if defects:
             known = f"{defects} known defect{'s' * (defects != 1)}"
@@ -194,7 +198,7 @@ class Report:
         c = self.counts()
         verdict = self.verdict
         lines = [
-            f"{self.target} vs spec {self.spec!r}: {verdict}"
+            f"{self.target} vs spec {self.spec!r}{self.following()}: {verdict}"
             + (f" ({self.finding})" if self.finding != verdict.lower() else ""),
             f"  {c[PASSED]} passed, {c[FAILED]} failed, {c[ERROR]} errors, {c[SKIPPED]} skipped"
             + (f", {c[DEVIATION]} known deviations" if c[DEVIATION] else "")
@@ -212,10 +216,17 @@ class Report:
             lines.append(f"\nFailure {i}: {failure}")
         return "\n".join(lines)
 
+    def following(self) -> str:
+        """' following name=value, ...' for a report held to declared variants, else ''."""
+        if not self.conventions:
+            return ""
+        return " following " + ", ".join(f"{k}={v!r}" for k, v in self.conventions.items())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "spec": self.spec,
+            "conventions": dict(self.conventions),
             "profile": self.profile,
             "ok": self.ok,
             "verdict": self.verdict,

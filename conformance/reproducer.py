@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ def build(
     reduction: str | None,
     path: str | None = None,
     layout: str = CONTIGUOUS,
+    conventions: Mapping[str, Any] | None = None,
 ) -> str:
     """Python that runs as printed and reproduces the failure.
 
@@ -73,9 +74,10 @@ def build(
     else:
         lines.append(f"print(fn({call_args}, **params))")
     inputs = ", ".join(f"{k}={k}" for k in case.inputs)
+    following = f", conventions={dict(conventions)!r}" if conventions else ""
     lines.append(
         f"conformance.recheck(fn, {spec_name!r}, {property_name!r}, dict({inputs}), params"
-        f", device={device!r})"
+        f", device={device!r}{following})"
     )
     return "\n".join(lines)
 

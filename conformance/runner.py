@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from conformance import reproducer
+from conformance import reproducer, variants
 from conformance.case import DTYPES, Case, dtype_name
 from conformance.cells import Cell, result_of, run_cells
 from conformance.guard import GuardedTarget, OutsideDomain, PropertyFailure
@@ -82,6 +82,7 @@ def check(
     known: Sequence[Deviation] = (),
     threads: int | None = 1,
     shrink_budget: float | None = 10.0,
+    conventions: Mapping[str, Any] | None = None,
 ) -> Report:
     """Check `fn` against `spec`; never raises for anything the target does.
 
@@ -98,10 +99,15 @@ def check(
     threads: torch's intra-op threads while checking (restored afterwards). One by default:
     the inputs are tiny, and waking a thread pool costs more than it saves (parallel runs use
     processes: `run -n`). None leaves torch's setting alone.
+    conventions: the spec's declared variants the target follows (`show SPEC` lists them),
+    added to those the target declares itself (fn.conformance_conventions); every property
+    then holds it to that variant, and the report names them.
     """
-    spec = get_spec(spec)
+    spec = get_spec(spec).following_conventions(
+        {**variants.declared_by(fn), **(conventions or {})})
     chosen = profile_name(profile)
-    report = Report(reproducer.target_name(fn, target_path), spec.name, chosen)
+    report = Report(reproducer.target_name(fn, target_path), spec.name, chosen,
+                    conventions=dict(spec.following))
     plan = _Plan(
         generating=hypothesis_settings(chosen, max_examples or None, False),
         shrinking=hypothesis_settings(chosen, max_examples or None, shrink),
@@ -163,7 +169,8 @@ def _run_dtype(ctx: Context, props: list[Property], plan: _Plan) -> list[Propert
             # A cell an accepted deviation covers is not shrunk: only its verdict matters
             # (deviations.apply marks it afterwards).
             row = PropertyResult(spec.name, prop.name, dtype, ctx.device, PASSED)
-            covered = any(d.covers(plan.target_name, row) and not d.params for d in plan.known)
+            covered = any(d.covers(plan.target_name, row) and not (d.params or d.omitted)
+                          for d in plan.known)
             cells.append(Cell(prop, shrink=plan.shrink and not covered))
     run_cells(ctx, cells, generating=plan.generating, shrinking=plan.shrinking, seed=plan.seed,
               generate=plan.generate, shrink_budget=plan.shrink_budget)
@@ -201,9 +208,12 @@ def recheck(
     *,
     device: str = "cpu",
     verbose: bool = True,
+    conventions: Mapping[str, Any] | None = None,
 ) -> Failure | None:
-    """Run one property on exactly these inputs (what a reproducer calls)."""
-    spec = get_spec(spec)
+    """Run one property on exactly these inputs (what a reproducer calls), against the spec
+    or the variant of it that `conventions` name."""
+    spec = get_spec(spec).following_conventions(
+        {**variants.declared_by(fn), **(conventions or {})})
     params = dict(params or {})
     params.pop("reduction", None)  # properties visit every reduction themselves
     case = replace(Case.from_tensors(inputs, params), label="the input given to recheck")
@@ -230,7 +240,7 @@ def recheck(
                 spec.name, prop.name, dtype_name(dtype), device, failure.message, prepared,
                 reduction,
                 reproducer.build(fn, spec.name, prop.name, prepared, dtype, device, reduction,
-                                 layout=prop.layout),
+                                 layout=prop.layout, conventions=spec.following),
                 failure.details.get("comparison"), seen=failure.details.get("seen"),
             )
     if verbose:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from hypothesis import strategies as st
 
+from conformance import variants
 from conformance.case import Case, dtype_name
 from conformance.empty import Empty
 from conformance.invalid import Invalid
 from conformance.timing import timed
 from conformance.tolerance import DEFAULT_RULE, ToleranceRule
+from conformance.variants import Variant
 from reference.reduction import reduce
 
 if TYPE_CHECKING:
@@ -61,6 +65,8 @@ class LossSpec:
     implementations: import paths ("module:attr") of targets that should conform as they are.
     nan_expected:    where the spec's value is NaN (e.g. a mean over zero elements).
     conventions:     the conventions the spec fixes, in words (eps placement, clamps, ...).
+    variants:        the conventions real implementations choose differently, each a keyword
+                     parameter of the reference (conformance.variants).
     """
 
     name: str
@@ -132,16 +138,46 @@ class LossSpec:
     # (every target ignored, a class absent from the target), so the rest of a cell is still
     # checked.
     regimes: dict[str, Callable[[Case], bool]] = field(default_factory=dict)
+    # Conventions real implementations differ on (conformance.variants), each a keyword
+    # parameter of the reference; `following` holds the non-canonical ones this spec is
+    # bound to (LossSpec.following_conventions), empty for the spec as declared.
+    variants: tuple[Variant, ...] = ()
+    following: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.subgradient not in SUBGRADIENT_CONVENTIONS:
             raise ValueError(f"spec {self.name!r}: subgradient must be one of"
                              f" {SUBGRADIENT_CONVENTIONS}, not {self.subgradient!r}")
 
+    def following_conventions(self, conventions: Mapping[str, Any]) -> LossSpec:
+        """This spec with its reference bound to the named conventions (conformance.variants):
+        every property then holds the target to that variant. Unknown names and values raise
+        ConventionError; the spec's own values change nothing."""
+        chosen = variants.chosen(self.name, self.variants, conventions)
+        if not chosen:
+            return self
+        if self.gradient_reference is not None:
+            raise variants.ConventionError(
+                f"spec {self.name!r} freezes constants in its own gradient reference: its"
+                " variants must be passed to it too, which this spec does not do")
+        return replace(self, reference=functools.partial(self.reference, **chosen),
+                       following={**self.following, **chosen})
+
     @property
     def calls(self) -> tuple[str | None, ...]:
         """The reductions to visit; None stands for a call without a reduction argument."""
         return self.reductions or (None,)
+
+    @property
+    def default_reduction(self) -> str | None:
+        """The canonical signature's default reduction: the reference's (None: no reduction
+        argument, or no default)."""
+        if not self.reductions:
+            return None
+        parameter = inspect.signature(self.reference).parameters.get("reduction")
+        if parameter is None or parameter.default is inspect.Parameter.empty:
+            return None
+        return parameter.default
 
     @property
     def elementwise_reduction(self) -> str | None:

@@ -72,6 +72,10 @@ __all__ = [
 
 ACTIVATIONS: tuple[str, ...] = ("softmax", "sigmoid")
 DICE_FORMS: tuple[str, ...] = ("standard", "squared")
+# Where a library adds the smoothing term, as the multiple of `smooth` it amounts to in the
+# formulas above (the conventions of conformance.variants).
+DICE_SMOOTHING: dict[str, float] = {"dice": 1.0, "tversky": 2.0}
+JACCARD_SMOOTHING: dict[str, float] = {"jaccard": 1.0, "doubled": 0.5}
 
 Classes = str | Sequence[int] | np.ndarray
 
@@ -337,6 +341,7 @@ def soft_dice_loss(
     per_image: bool = False,
     ignore_index: int | None = None,
     reduction: str = "mean",
+    smoothing: str = "dice",
 ) -> np.ndarray:
     """Soft Dice loss, 1 - S per (image,) class, then reduced (see the module notes).
 
@@ -351,9 +356,15 @@ def soft_dice_loss(
         1 - S = sum (p - g)^2 / (sum p^2 + sum g^2 + smooth)    ('squared')
 
     A score with a zero denominator (smooth = 0, p = g = 0 throughout) is 1.
+
+    smoothing (a convention, conformance.variants): 'dice' is the above; 'tversky' adds smooth
+    to the score written as the Tversky index at alpha = beta = 1/2,
+    S = (I + smooth) / ((P + G) / 2 + smooth), which is the above at 2 smooth.
     """
     _check_region_args(reduction, activation, smooth)
     _check_choice("form", form, DICE_FORMS)
+    _check_choice("smoothing", smoothing, DICE_SMOOTHING)
+    smooth = smooth * DICE_SMOOTHING[smoothing]
     n = soft_counts(input, target, activation, per_image, ignore_index)
     if form == "standard":
         loss = _ratio(n.false_positive + n.false_negative, n.prediction + n.target + smooth)
@@ -372,6 +383,7 @@ def soft_jaccard_loss(
     per_image: bool = False,
     ignore_index: int | None = None,
     reduction: str = "mean",
+    smoothing: str = "jaccard",
 ) -> np.ndarray:
     """Soft Jaccard (IoU) loss, 1 - S per (image,) class, then reduced.
 
@@ -380,8 +392,14 @@ def soft_jaccard_loss(
 
     The union is summed as I + FP + FN, where nothing can cancel. A score with a zero
     denominator (smooth = 0, p = g = 0 throughout) is 1.
+
+    smoothing (a convention, conformance.variants): 'jaccard' is the above; 'doubled' adds
+    smooth to the score written with Dice's doubled terms, S = (2 I + smooth) / (2 U + smooth),
+    which is the above at smooth / 2.
     """
     _check_region_args(reduction, activation, smooth)
+    _check_choice("smoothing", smoothing, JACCARD_SMOOTHING)
+    smooth = smooth * JACCARD_SMOOTHING[smoothing]
     n = soft_counts(input, target, activation, per_image, ignore_index)
     errors = n.false_positive + n.false_negative
     loss = _ratio(errors, n.intersection + errors + smooth)

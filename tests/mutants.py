@@ -234,6 +234,17 @@ def empty_is_a_fresh_zero(fn: Loss) -> Loss:
     return wrong
 
 
+def sums_by_default(fn: Loss) -> Loss:
+    """Called without a reduction, sums (a library whose default is not the canonical one)."""
+
+    @functools.wraps(fn)
+    def wrong(*args, **kwargs):
+        kwargs.setdefault("reduction", "sum")
+        return fn(*args, **kwargs)
+
+    return wrong
+
+
 def differs_on_accelerator(fn: Loss) -> Loss:
     """Right on the CPU; on any other device a fused kernel that drops 1% of the loss."""
 
@@ -291,6 +302,7 @@ GENERIC_MUTANTS: dict[str, Callable[[Loss], Loss]] = {
     "gradient_matches_own_values": wrong_backward,
     "rejects_invalid_input": answers_anything,
     "handles_empty_input": empty_is_a_fresh_zero,
+    "default_reduction_is_the_specs": sums_by_default,
     "agrees_with_cpu": differs_on_accelerator,  # needs CUDA to run; see test_mutants
 }
 
@@ -1012,3 +1024,11 @@ def ce_mean_over_every_target(input, target, weight=None, ignore_index=-100, red
     if reduction != "mean":
         return out if reduction == "none" else out.sum()
     return out.sum() / max(out.numel(), 1)
+
+
+def ce_smooths_by_default(input, target, weight=None, ignore_index=-100, reduction="mean",
+                          label_smoothing=0.1):
+    """torch's cross-entropy with timm's default smoothing of 0.1: right whenever the caller
+    passes label_smoothing, wrong whenever the caller leaves it out."""
+    return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                           reduction=reduction, label_smoothing=label_smoothing)

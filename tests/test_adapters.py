@@ -82,8 +82,9 @@ def test_timm_cross_entropy_covers_what_it_supports():
     if importlib.util.find_spec("timm") is None:
         pytest.skip("timm is not installed")
     fn = load_target("implementations.adapters.timm_loss:cross_entropy")
-    report = check(fn, "cross_entropy", dtypes=("float64",),
+    report = check(fn, "cross_entropy", dtypes=("float64",), known=ACCEPTED,
                    properties=["matches_reference", "reduction_consistency"])
+    deviations.apply([report], ACCEPTED, complete=False)  # its default smoothing of 0.1
     by_name = {r.property: r for r in report.results}
     assert by_name["matches_reference"].status in (PASSED, DEVIATION)
     assert by_name["matches_reference"].not_applicable > 0  # weights, ignore_index, K-dim

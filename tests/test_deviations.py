@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mutants
 import pytest
 import torch.nn.functional as F
@@ -162,3 +164,31 @@ def test_entries_explaining_every_failure_of_a_cell_accept_it(tmp_path):
 def test_a_regime_the_spec_does_not_declare_is_a_file_error(tmp_path):
     with pytest.raises(deviations.DeviationFileError, match="not a regime of cross_entropy"):
         _file(tmp_path, ALL_IGNORED.replace("every_target_ignored", "one_class"))
+
+
+SMOOTHING_TARGET = "mutants:ce_smooths_by_default"
+SMOOTHED_BY_DEFAULT = f"""
+[[deviation]]
+implementation = "{SMOOTHING_TARGET}"
+spec = "cross_entropy"
+property = "matches_reference"
+omitted = ["label_smoothing"]
+kind = "convention"
+reason = "smooths by 0.1 unless told otherwise"
+"""
+
+
+def test_an_entry_scoped_to_an_omitted_parameter_explains_calls_without_it(tmp_path):
+    report = check(mutants.ce_smooths_by_default, "cross_entropy",
+                   properties=["matches_reference"], dtypes=("float64",), profile="ci",
+                   target_path=SMOOTHING_TARGET)
+    (result,) = report.results
+    failures = [result.failure, *result.more_failures]
+    assert failures and all("label_smoothing" not in f.case.params for f in failures)
+    (entry,) = _file(tmp_path, SMOOTHED_BY_DEFAULT)
+    assert entry.explains(SMOOTHING_TARGET, result, failures[0])
+    passed = replace(failures[0], case=failures[0].case.with_params(label_smoothing=0.1))
+    assert not entry.explains(SMOOTHING_TARGET, result, passed)
+    assert "label_smoothing omitted" in entry.scope() and not entry.exact()
+    deviations.apply([report], _file(tmp_path, SMOOTHED_BY_DEFAULT))
+    assert report.results[0].status == DEVIATION and report.ok

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 import conformance
 from conformance.case import Case, format_case
 from conformance.report import ERROR, FAILED
+from conformance.spec import all_specs
 from conformance.tolerance import DEFAULT_RULE, compare
 
 BCE = "binary_cross_entropy"
@@ -386,3 +387,11 @@ def test_the_gradient_property_names_an_output_with_too_few_elements():
                                properties=["gradient_matches_reference"])
     failure = report.failures[0]
     assert "output shape" in failure.message and "'none'" in failure.message
+
+
+@pytest.mark.parametrize("spec", [s for s in all_specs() if s.reductions],
+                         ids=lambda s: s.name)
+def test_the_default_reduction_is_the_one_the_signature_states(spec):
+    # default_reduction_is_the_specs holds targets to the reference's default: the canonical
+    # signature users read must say the same.
+    assert f"reduction={spec.default_reduction!r}" in spec.signature

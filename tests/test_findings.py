@@ -136,11 +136,11 @@ def test_fvcore_focal_computes_float64_in_float32():
     fn = _adapter("implementations.adapters.fvcore_nn:sigmoid_focal_loss")
     x = torch.tensor([0.0], dtype=torch.float64)
     t = torch.tensor([0.5], dtype=torch.float64)
-    out = fn(x, t)
+    out = fn(x, t, alpha=0.25)
     # float32's rounding of the float64 value 0.0866433975...: right to 8 digits, not 16.
     assert out.dtype == torch.float32 and out.item() == pytest.approx(0.0866433975, rel=1e-7)
     failure = conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
-                                  {"inputs": x, "targets": t}, verbose=False)
+                                  {"inputs": x, "targets": t}, {"alpha": 0.25}, verbose=False)
     assert failure is not None
 
 
@@ -163,14 +163,15 @@ def test_monai_dice_is_nan_for_an_empty_class_at_smooth_zero():
     fn = _adapter("implementations.adapters.monai_losses:soft_dice_loss")
     x = torch.tensor([[[1e4], [-1e4]]], dtype=torch.float64)
     mask = torch.tensor([[[1.0], [0.0]]], dtype=torch.float64)
-    got = fn(x, mask, reduction="none")
+    spec_defaults = {"activation": "softmax", "smooth": 0.0, "per_image": False}
+    got = fn(x, mask, **spec_defaults, reduction="none")
     assert got[0].item() == 0.0 and got[1].isnan()
     failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
-                                  {"input": x, "target": mask}, verbose=False)
+                                  {"input": x, "target": mask}, spec_defaults, verbose=False)
     assert failure is not None and "NaN where a finite value is expected" in failure.message
     # Smoothing removes the difference.
     assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
-                               {"input": x, "target": mask}, {"smooth": 1.0},
+                               {"input": x, "target": mask}, {**spec_defaults, "smooth": 1.0},
                                verbose=False) is None
 
 
@@ -252,8 +253,12 @@ def test_smp_soft_cross_entropy_is_not_a_drop_in_cross_entropy():
     fn = _smp("cross_entropy")
     logits = torch.zeros((2, 2), dtype=torch.float64)
     targets = torch.tensor([0, -100])
-    assert fn(logits, targets, reduction="none").shape == (2, 1)
-    assert fn(logits, targets).item() == pytest.approx(math.log(2) / 2, rel=1e-12)
+    assert fn(logits, targets, reduction="none", label_smoothing=0.0).shape == (2, 1)
+    assert fn(logits, targets, label_smoothing=0.0).item() == pytest.approx(math.log(2) / 2,
+                                                                          rel=1e-12)
+    # SoftCrossEntropyLoss() at its own default smooth_factor=None divides None by C.
+    with pytest.raises(TypeError, match="NoneType"):
+        fn(logits, targets)
     assert F.cross_entropy(logits, targets).item() == pytest.approx(math.log(2), rel=1e-12)
     focal = _smp("softmax_focal_loss")
     assert focal(logits, targets, gamma=0.0).item() == pytest.approx(math.log(2) / 2,
@@ -316,15 +321,15 @@ def test_optax_dice_is_nan_for_an_empty_class_at_smooth_zero():
     fn = _adapter("implementations.adapters.optax_losses:soft_dice_loss")
     x = torch.tensor([[1e4, -1e4]], dtype=torch.float64)
     labels = torch.tensor([0])
-    got = fn(x, labels, reduction="none")
+    got = fn(x, labels, smooth=0.0, per_image=False, reduction="none")
     assert got[0].item() == 0.0 and got[1].isnan()
     failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
-                                  {"input": x, "target": labels}, {"smooth": 0.0},
-                                  verbose=False)
+                                  {"input": x, "target": labels},
+                                  {"smooth": 0.0, "per_image": False}, verbose=False)
     assert failure is not None
     assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
-                               {"input": x, "target": labels}, {"smooth": 1.0},
-                               verbose=False) is None
+                               {"input": x, "target": labels},
+                               {"smooth": 1.0, "per_image": False}, verbose=False) is None
 
 
 def test_jax_flushes_subnormals_in_optax_kl_div():
@@ -350,7 +355,7 @@ def test_fvcore_smooth_l1_mean_of_nothing_is_zero():
     assert math.isnan(F.smooth_l1_loss(empty, empty, beta=1.0, reduction="mean").item())
     failure = conformance.recheck(fn, "smooth_l1_loss", "handles_empty_input",
                                   {"input": torch.ones(2), "target": torch.zeros(2)},
-                                  verbose=False)
+                                  {"beta": 1.0}, verbose=False)
     assert failure is not None and "expects NaN here: got 0.0" in failure.message
 
 
@@ -363,7 +368,7 @@ def test_smp_region_losses_raise_on_a_batch_of_zero():
 @pytest.mark.parametrize("library", ["smp_losses", "toolbelt_losses"])
 def test_lovasz_hinge_per_image_of_no_image_is_a_python_int(library):
     fn = _adapter(f"implementations.adapters.{library}:lovasz_hinge")
-    out = fn(torch.zeros(0, 2, 2, requires_grad=True), torch.zeros(0, 2, 2))
+    out = fn(torch.zeros(0, 2, 2, requires_grad=True), torch.zeros(0, 2, 2), per_image=True)
     assert out == 0 and not isinstance(out, torch.Tensor)
 
 
@@ -381,7 +386,7 @@ def test_kornia_focal_mean_divides_by_classes_times_pixels():
     y = torch.tensor([0, 2])
     assert fn(x, y, gamma=0.5, reduction="mean").item() == pytest.approx(
         fn(x, y, gamma=0.5, reduction="sum").item() / 6, rel=1e-12)
-    assert fn(torch.tensor([[0.5, -1.0]]), torch.tensor([-100])).item() == 0.0
+    assert fn(torch.tensor([[0.5, -1.0]]), torch.tensor([-100]), reduction="mean").item() == 0.0
 
 
 def test_kornia_lovasz_hinge_raises_on_a_non_contiguous_sort():

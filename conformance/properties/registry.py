@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conformance.properties.base import Property
+from conformance.properties.default_reduction import DEFAULT_REDUCTION
 from conformance.properties.empty_input import HANDLES_EMPTY_INPUT
 from conformance.properties.generic import (
     ACCEPTS_NON_CONTIGUOUS,
@@ -19,13 +20,14 @@ from conformance.spec import LossSpec
 UNIVERSAL = (ACCEPTS_NON_CONTIGUOUS, AGREES_WITH_CPU)
 REGISTRY: dict[str, Property] = {
     p.name: p for p in (*GENERIC, GRADIENT, GRADIENT_MATCHES_OWN_VALUES, REJECTS_INVALID_INPUT,
-                        HANDLES_EMPTY_INPUT, *UNIVERSAL)}
+                        HANDLES_EMPTY_INPUT, DEFAULT_REDUCTION, *UNIVERSAL)}
 
 
 def resolve(spec: LossSpec) -> list[Property]:
     """The spec's properties, matches_reference first, the universal ones last; a name must be
     registered. Declaring gradient_matches_reference brings gradient_matches_own_values, and
-    declaring invalid forms brings rejects_invalid_input, empty forms handles_empty_input."""
+    declaring invalid forms brings rejects_invalid_input, empty forms handles_empty_input, and
+    a reduction argument default_reduction_is_the_specs."""
     found: list[Property] = [MATCHES_REFERENCE]
     for entry in spec.properties:
         prop = REGISTRY.get(entry) if isinstance(entry, str) else entry
@@ -42,5 +44,7 @@ def resolve(spec: LossSpec) -> list[Property]:
         found.append(REJECTS_INVALID_INPUT)
     if spec.empty and HANDLES_EMPTY_INPUT not in found:
         found.append(HANDLES_EMPTY_INPUT)
+    if spec.reductions and DEFAULT_REDUCTION not in found:
+        found.append(DEFAULT_REDUCTION)
     found += [p for p in UNIVERSAL if p not in found]
     return found

@@ -36,6 +36,7 @@ from conformance.empty import no_pixels, no_samples
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, register
 from conformance.specs.common import EMPTY_SCORES, GENERIC, choice, maybe, number, params
+from conformance.variants import Variant
 from reference import classification as cls_ref
 from reference import segmentation as ref
 
@@ -265,7 +266,8 @@ PER_IMAGE_SMOOTHED = Case(
 
 
 def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
-                 conventions: str, edge_cases: tuple[Case, ...] = ()) -> LossSpec:
+                 conventions: str, edge_cases: tuple[Case, ...] = (),
+                 variants: tuple[Variant, ...] = ()) -> LossSpec:
     return register(LossSpec(
         name=name,
         family="segmentation",
@@ -300,6 +302,7 @@ def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
         edge_cases=(ABSENT_CLASS_UNDERFLOW, PER_IMAGE_SMOOTHED, *edge_cases),
         implementations=(f"implementations.segmentation:{name}",),
         conventions=conventions,
+        variants=variants,
     ))
 
 
@@ -345,6 +348,10 @@ _region_spec(
     " + smooth) (V-Net).",
     edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED, SEED_001_DICE, ONE_PIXEL_ONE_CLASS_PRESENT,
                 ALL_BACKGROUND),
+    variants=(Variant("smoothing", "dice", {
+        "dice": "S = (2I + smooth) / (P + G + smooth) (monai, toolbelt)",
+        "tversky": "S = (I + smooth) / ((P + G) / 2 + smooth), Dice as the Tversky index at"
+                   " alpha = beta = 1/2 (smp 0.3+, optax): 'dice' at 2 smooth"}),),
 )
 
 
@@ -359,6 +366,10 @@ _region_spec(
     "jaccard", (),
     "score (I + smooth) / (I + FP + FN + smooth).",
     edge_cases=(EMPTY_ON_EMPTY, ALL_IGNORED, ONE_PIXEL_ONE_CLASS_PRESENT, ALL_BACKGROUND),
+    variants=(Variant("smoothing", "jaccard", {
+        "jaccard": "S = (I + smooth) / (U + smooth) (smp, toolbelt, optax)",
+        "doubled": "S = (2I + smooth) / (2U + smooth), Jaccard with Dice's doubled terms"
+                   " (monai's DiceLoss(jaccard=True)): 'jaccard' at smooth / 2"}),),
 )
 _region_spec(
     "tversky_loss", "1 - Tversky index (alpha weighs false positives, beta false negatives)",

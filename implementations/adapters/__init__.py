@@ -1,7 +1,9 @@
 """Adapters: third-party loss code presented under the canonical specs' calls.
 
-An adapter maps names and conventions (argument names, defaults, layouts, how a disabled alpha
-is spelled) and nothing else: what the library computes, including its dtype, NaNs and errors,
+An adapter maps names and layouts (argument names, layouts, how a disabled alpha is spelled)
+and nothing else: a parameter the caller leaves out is left out of the library's call
+(LIBRARY_DEFAULT), and a convention the library documents is declared, not converted
+(conformance.variants); what the library computes, including its dtype, NaNs and errors,
 reaches the checks unchanged. Each module imports its library lazily through
 implementations.sources and raises ImportError (LibraryMissing) when the library is absent, so
 its targets are skipped, never failed.
@@ -11,6 +13,26 @@ ADAPTERS lists, per library, (spec, "module:attr") targets; `python -m conforman
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+
+class _LibraryDefault:
+    """The default of an adapter's parameter that a library defaults itself: a call that leaves
+    the parameter out leaves it out of the library's call too, so the library's own default is
+    what the checks see (the specs draw omitted parameters), not the spec's."""
+
+    def __repr__(self) -> str:
+        return "<the library's default>"
+
+
+LIBRARY_DEFAULT: Any = _LibraryDefault()
+
+
+def given(**kwargs: Any) -> dict[str, Any]:
+    """The keyword arguments the caller gave (those not left at LIBRARY_DEFAULT)."""
+    return {k: v for k, v in kwargs.items() if v is not LIBRARY_DEFAULT}
+
 
 ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
     "torchvision": (

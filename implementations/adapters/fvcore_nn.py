@@ -2,29 +2,35 @@
 
 fvcore's sigmoid_focal_loss has torchvision's formula and arguments but alpha defaults to -1
 (disabled), not 0.25; giou_loss is generalized_box_iou_loss under another name; smooth_l1_loss
-takes beta positionally, with no default, and reduces with 'none' by default.
+takes beta positionally, with no default, and reduces with 'none' by default. A parameter the
+caller leaves out is left out of fvcore's call (LIBRARY_DEFAULT): fvcore's defaults are what is
+checked.
 """
 
 from __future__ import annotations
 
 import torch
 
+from implementations.adapters import LIBRARY_DEFAULT, given
 from implementations.sources import import_sources
 
 _NN = import_sources("fvcore.nn", ("focal_loss", "giou_loss", "smooth_l1_loss"))
 
 
-def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
-    return _NN["focal_loss"].sigmoid_focal_loss(inputs, targets, alpha=alpha, gamma=gamma,
-                                                reduction=reduction)
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
+                       alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
+    return _NN["focal_loss"].sigmoid_focal_loss(
+        inputs, targets, **given(alpha=alpha, gamma=gamma, reduction=reduction))
 
 
 def generalized_box_iou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor,
-                             reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
-    return _NN["giou_loss"].giou_loss(boxes1, boxes2, reduction=reduction, eps=eps)
+                             reduction: str = LIBRARY_DEFAULT,
+                             eps: float = LIBRARY_DEFAULT) -> torch.Tensor:
+    return _NN["giou_loss"].giou_loss(boxes1, boxes2, **given(reduction=reduction, eps=eps))
 
 
-def smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
-                   beta: float = 1.0) -> torch.Tensor:
-    return _NN["smooth_l1_loss"].smooth_l1_loss(input, target, beta, reduction=reduction)
+def smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = LIBRARY_DEFAULT,
+                   beta: float = LIBRARY_DEFAULT) -> torch.Tensor:
+    return _NN["smooth_l1_loss"].smooth_l1_loss(input, target,
+                                                **given(beta=beta, reduction=reduction))

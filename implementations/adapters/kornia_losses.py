@@ -18,30 +18,37 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
+from implementations.adapters import LIBRARY_DEFAULT, given
 from implementations.sources import import_sources
 
 _KORNIA = import_sources("kornia.losses", ("focal", "lovasz_hinge"))
 _FOCAL = _KORNIA["focal"]
 
 
-def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
+                       alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     shape = inputs.shape
     if inputs.dim() < 2:
         inputs, targets = inputs.reshape(1, -1), targets.reshape(1, -1)
+    if alpha is not LIBRARY_DEFAULT and alpha < 0:
+        alpha = None  # torchvision disables alpha with a negative value, kornia with None
     out = _FOCAL.binary_focal_loss_with_logits(
-        inputs, targets, alpha=None if alpha < 0 else alpha, gamma=gamma, reduction=reduction)
-    return out.reshape(shape) if reduction == "none" else out
+        inputs, targets, **given(alpha=alpha, gamma=gamma, reduction=reduction))
+    return out.reshape(shape) if out.shape == inputs.shape else out  # 'none' its shape back
 
 
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
-                       alpha: torch.Tensor | None = None, gamma: float = 2.0,
-                       ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
+                       alpha: torch.Tensor | None = LIBRARY_DEFAULT,
+                       gamma: float = LIBRARY_DEFAULT, ignore_index: int = LIBRARY_DEFAULT,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     unbatched = input.dim() == 1
     if unbatched:  # kornia takes (B, C, *): one sample becomes a batch of one
         input, target = input.unsqueeze(0), target.unsqueeze(0)
-    out = _FOCAL.focal_loss(input, target, alpha=None, gamma=gamma, reduction=reduction,
-                            weight=alpha, ignore_index=ignore_index)
+    # kornia's own alpha (a scalar) has no default and is not the spec's per-class alpha,
+    # which is kornia's weight.
+    out = _FOCAL.focal_loss(input, target, alpha=None, **given(
+        gamma=gamma, reduction=reduction, weight=alpha, ignore_index=ignore_index))
     if reduction != "none":
         return out
     out = out.sum(1)

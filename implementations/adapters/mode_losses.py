@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from conformance.guard import NotApplicable
+from implementations.adapters import given
 
 
 def mode(target: torch.Tensor, activation: str, library: str) -> str:
@@ -50,7 +51,7 @@ def region(loss_class: Any, library: str, input: torch.Tensor, target: torch.Ten
            per_image: bool, ignore_index: int | None, reduction: str,
            **extra: Any) -> torch.Tensor:
     """loss_class(mode=..., classes=..., smooth=..., ignore_index=..., **extra)(input, target)."""
-    if per_image:
+    if per_image is True:
         raise NotApplicable(f"{library} sums the batch together (no per-image scores)")
     if reduction != "mean":
         raise NotApplicable(f"{library}'s region losses reduce by 'mean' only, not {reduction!r}")
@@ -58,7 +59,7 @@ def region(loss_class: Any, library: str, input: torch.Tensor, target: torch.Ten
         extra["ignore_index"] = ignore_index  # toolbelt's JaccardLoss has no such argument
     loss = loss_class(mode=mode(target, activation, library),
                       classes=class_list(input.shape[1], classes, include_background, library),
-                      smooth=smooth, **extra)
+                      **given(smooth=smooth), **extra)
     return loss(input, target)
 
 
@@ -78,10 +79,10 @@ def soft_cross_entropy(loss_class: Any, library: str, input: torch.Tensor, targe
         raise NotApplicable(f"{library}'s SoftCrossEntropyLoss has no class weights")
     if target.is_floating_point():
         raise NotApplicable(f"{library}'s SoftCrossEntropyLoss takes class indices only")
-    # smooth_factor=None would divide None by C (smp): 'no smoothing' is 0.0. The class axis
-    # is its `dim`: 1, or 0 for one unbatched sample.
-    return loss_class(reduction=reduction, smooth_factor=label_smoothing,
-                      ignore_index=ignore_index, dim=0 if input.dim() == 1 else 1)(input, target)
+    # The class axis is its `dim`: 1, or 0 for one unbatched sample.
+    return loss_class(**given(reduction=reduction, smooth_factor=label_smoothing,
+                              ignore_index=ignore_index),
+                      dim=0 if input.dim() == 1 else 1)(input, target)
 
 
 def soft_bce(loss_class: Any, input: torch.Tensor, target: torch.Tensor,

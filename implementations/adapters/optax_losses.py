@@ -33,11 +33,12 @@ The mapping (names, layouts and parameter spellings only; optax computes the val
 - soft_dice_loss, soft_jaccard_loss, tversky_loss -> optax.losses.dice_loss, which scores
   (I + s) / (I + alpha (P - I) + beta (G - I) + s) per class:
   Tversky is alpha, beta and s as they are; Jaccard is alpha = beta = 1; Dice is
-  alpha = beta = 1/2 with s = smooth / 2, since (I + s/2) / ((P + G) / 2 + s/2) =
-  (2 I + smooth) / (P + G + smooth). optax wants (N, *spatial, C) one-hot targets: the class
-  axis 1 goes to the end and a label map is one-hot encoded over C (the spec's own reading of
-  a label map). `axis` is the summed axes: the batch and space (per_image=False) or space only
-  (per_image=True). optax reduces over classes only, so per_image=True has 'none' alone.
+  alpha = beta = 1/2 with s as it is: (I + s) / ((P + G) / 2 + s), the soft_dice_loss variant
+  smoothing='tversky', which the adapter declares (conformance.variants). optax wants
+  (N, *spatial, C) one-hot targets: the class axis 1 goes to the end and a label map is
+  one-hot encoded over C (the spec's own reading of a label map). `axis` is the summed axes:
+  the batch and space (per_image=False) or space only (per_image=True). optax reduces over
+  classes only, so per_image=True has 'none' alone.
   optax applies softmax over C > 1 channels and a sigmoid to a single channel, so 'softmax' on
   one channel and 'sigmoid' on several are not applicable. ignore_background is
   include_background=False on 2+ channels; optax has no ignore_index, no classes='present' or
@@ -46,6 +47,10 @@ The mapping (names, layouts and parameter spellings only; optax computes the val
 Not mapped: optax.losses.hinge_loss is max(0, 1 - y x) with y in {-1, 1}; no spec here is that
 loss (hinge_embedding_loss is x or max(0, margin - x); margin_ranking_loss needs x1 - x2 formed
 by the adapter). optax has no softmax focal loss, no L1 or smooth-L1 loss, and no NLL loss.
+
+A parameter the caller leaves out is left out of optax's call (LIBRARY_DEFAULT): optax's
+defaults are what is checked (dice_loss's smooth 1.0 and per-image axes, sigmoid_focal_loss's
+alpha=None; implementations/deviations.toml records each difference).
 
 JAX runs on the CPU, with 64-bit types enabled for the whole process (see below).
 """
@@ -61,6 +66,7 @@ import numpy as np
 import torch
 
 from conformance.guard import NotApplicable
+from implementations.adapters import LIBRARY_DEFAULT, given
 from implementations.sources import LibraryMissing
 
 for _name in ("jax", "optax"):
@@ -214,15 +220,16 @@ def _elementwise_only(reduction: str, name: str) -> None:
 # --------------------------------------------------------------------------- classification
 
 
-def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
+                       alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
+                       reduction: str = "none") -> torch.Tensor:
     _elementwise_only(reduction, "sigmoid_focal_loss")
     # torchvision disables alpha with a negative value, optax with None.
-    if alpha < 0:
+    if alpha is not LIBRARY_DEFAULT and alpha < 0:
         return _elementwise_call(optax.losses.sigmoid_focal_loss, inputs, targets,
-                                 static={"alpha": None}, gamma=gamma)
-    return _elementwise_call(optax.losses.sigmoid_focal_loss, inputs, targets, alpha=alpha,
-                             gamma=gamma)
+                                 static={"alpha": None}, **given(gamma=gamma))
+    return _elementwise_call(optax.losses.sigmoid_focal_loss, inputs, targets,
+                             **given(alpha=alpha, gamma=gamma))
 
 
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
@@ -272,9 +279,9 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
 
 
 def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
-               delta: float = 1.0) -> torch.Tensor:
+               delta: float = LIBRARY_DEFAULT) -> torch.Tensor:
     _elementwise_only(reduction, "huber_loss")
-    return _elementwise_call(optax.losses.huber_loss, input, target, delta=delta)
+    return _elementwise_call(optax.losses.huber_loss, input, target, **given(delta=delta))
 
 
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -289,17 +296,18 @@ def _region(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: 
             alpha: float, beta: float, include_background: bool, classes: object,
             per_image: bool, ignore_index: int | None, reduction: str) -> torch.Tensor:
     num_classes = input.shape[1]
-    if per_image and reduction != "none":
+    if per_image is True and reduction != "none":
         raise NotApplicable("optax's dice_loss reduces over classes only: per image it has"
                             f" reduction 'none' alone, not {reduction!r}")
-    if (activation == "softmax") != (num_classes > 1):
+    if activation is not LIBRARY_DEFAULT and (activation == "softmax") != (num_classes > 1):
         raise NotApplicable("optax's dice_loss applies softmax to 2+ channels and a sigmoid to"
                             f" one: not {activation!r} on {num_classes}")
     if isinstance(classes, str):
         if classes != "all":
             raise NotApplicable(f"optax's dice_loss has no classes={classes!r}")
-        drop_background = not include_background
-        if drop_background and num_classes == 1:
+        drop_background = (LIBRARY_DEFAULT if include_background is LIBRARY_DEFAULT
+                           else not include_background)
+        if drop_background is True and num_classes == 1:
             raise NotApplicable("optax's dice_loss keeps the only class of one channel")
     elif list(classes) == list(range(num_classes)):  # type: ignore[call-overload]
         drop_background = False  # a list is not filtered by include_background
@@ -313,13 +321,14 @@ def _region(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: 
         # The spatial axes as one (a layout: optax sums over them all the same), so that images
         # of one pixel count share compiled code. Mismatched shapes go to optax as they are.
         input, target = _pixels_as_one(input, 2), _pixels_as_one(target, target_space)
-    summed = tuple(range(1 if per_image else 0, input.dim() - 1))  # in the (N, *spatial, C) layout
-
+    # The summed axes in the (N, *spatial, C) layout; left out, optax's default (space only).
+    summed = (LIBRARY_DEFAULT if per_image is LIBRARY_DEFAULT
+              else tuple(range(1 if per_image else 0, input.dim() - 1)))
     return _call(_dice_loss_on_torch_layout, input, target,
                  static={"num_classes": num_classes if label_map else None,
-                         "reduction": reduction, "ignore_background": drop_background,
-                         "axis": summed},
-                 smooth=smooth, alpha=alpha, beta=beta)
+                         **given(reduction=reduction, ignore_background=drop_background,
+                                 axis=summed)},
+                 **given(smooth=smooth, alpha=alpha, beta=beta))
 
 
 def _pixels_as_one(tensor: torch.Tensor, first: int) -> torch.Tensor:
@@ -327,43 +336,42 @@ def _pixels_as_one(tensor: torch.Tensor, first: int) -> torch.Tensor:
     return tensor.flatten(first) if tensor.dim() > first else tensor.unsqueeze(-1)
 
 
-def _dice_loss_on_torch_layout(x: Any, y: Any, num_classes: int | None, smooth: Any, alpha: Any,
-                               beta: Any, reduction: str, ignore_background: bool,
-                               axis: tuple[int, ...]) -> Any:
+def _dice_loss_on_torch_layout(x: Any, y: Any, num_classes: int | None, **options: Any) -> Any:
     """optax's dice_loss of torch's (N, C, *spatial) scores and (N, C, *spatial) targets or
     (N, *spatial) label map (one-hot encoded over num_classes, the spec's own reading)."""
     x = jnp.moveaxis(x, 1, -1)
     y = jnp.moveaxis(y, 1, -1) if num_classes is None else jax.nn.one_hot(y, num_classes,
                                                                            dtype=x.dtype)
-    return optax.losses.dice_loss(x, y, smooth=smooth, alpha=alpha, beta=beta, apply_softmax=True,
-                                  reduction=reduction, ignore_background=ignore_background,
-                                  axis=axis)
+    return optax.losses.dice_loss(x, y, **options)
 
 
-def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                   form: str = "standard", smooth: float = 0.0,
-                   include_background: bool = True, classes: object = "all",
-                   per_image: bool = False, ignore_index: int | None = None,
-                   reduction: str = "mean") -> torch.Tensor:
+def soft_dice_loss(input: torch.Tensor, target: torch.Tensor,
+                   activation: str = LIBRARY_DEFAULT, form: str = "standard",
+                   smooth: float = LIBRARY_DEFAULT, include_background: bool = LIBRARY_DEFAULT,
+                   classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
+                   ignore_index: int | None = None,
+                   reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     if form != "standard":
         raise NotApplicable("optax's dice_loss has no squared form")
-    return _region(input, target, activation, smooth / 2, 0.5, 0.5, include_background,
+    return _region(input, target, activation, smooth, 0.5, 0.5, include_background,
                    classes, per_image, ignore_index, reduction)
 
 
-def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                      smooth: float = 0.0, include_background: bool = True,
-                      classes: object = "all", per_image: bool = False,
-                      ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
+def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor,
+                      activation: str = LIBRARY_DEFAULT, smooth: float = LIBRARY_DEFAULT,
+                      include_background: bool = LIBRARY_DEFAULT, classes: object = "all",
+                      per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
+                      reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     return _region(input, target, activation, smooth, 1.0, 1.0, include_background, classes,
                    per_image, ignore_index, reduction)
 
 
-def tversky_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                 alpha: float = 0.5, beta: float = 0.5, smooth: float = 0.0,
-                 include_background: bool = True, classes: object = "all",
-                 per_image: bool = False, ignore_index: int | None = None,
-                 reduction: str = "mean") -> torch.Tensor:
+def tversky_loss(input: torch.Tensor, target: torch.Tensor, activation: str = LIBRARY_DEFAULT,
+                 alpha: float = LIBRARY_DEFAULT, beta: float = LIBRARY_DEFAULT,
+                 smooth: float = LIBRARY_DEFAULT, include_background: bool = LIBRARY_DEFAULT,
+                 classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
+                 ignore_index: int | None = None,
+                 reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     return _region(input, target, activation, smooth, alpha, beta, include_background, classes,
                    per_image, ignore_index, reduction)
 
@@ -372,3 +380,5 @@ for _fn in (sigmoid_focal_loss, binary_cross_entropy_with_logits, cross_entropy,
             mse_loss):
     _fn.conformance_reductions = ("none",)  # type: ignore[attr-defined]
 kl_div.conformance_reductions = ("none", "sum")  # type: ignore[attr-defined]
+# optax's dice_loss is the Tversky index, smoothing included: its Dice smooths the halved form.
+soft_dice_loss.conformance_conventions = {"smoothing": "tversky"}  # type: ignore[attr-defined]

@@ -2,8 +2,9 @@
 
 smp's region losses (DiceLoss, JaccardLoss, TverskyLoss) are mapped as pytorch_toolbelt's
 (implementations.adapters.mode_losses: modes, class lists, what is not applicable), and:
-- smp scores (I + s) / (I + a FP + b FN + s) with a = b = 1/2 for Dice, so the Dice spec's s
-  is smp's 2 s; Jaccard and Tversky take s as it is. form='squared' is not applicable.
+- smp scores (I + s) / (I + a FP + b FN + s) with a = b = 1/2 for Dice: the soft_dice_loss
+  variant smoothing='tversky', which the adapter declares (conformance.variants); Jaccard and
+  Tversky are the specs' own. form='squared' is not applicable.
 The functions smp's modules are built on are used where the module adds nothing the spec
 needs: focal_loss_with_logits (sigmoid focal) and softmax_focal_loss_with_logits.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
+from implementations.adapters import LIBRARY_DEFAULT, given
 from implementations.adapters.mode_losses import (
     image_layout,
     region,
@@ -31,28 +33,32 @@ def _region(module: str, cls: str, *args: object, **kwargs: object) -> torch.Ten
 
 
 def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                   form: str = "standard", smooth: float = 0.0,
+                   form: str = "standard", smooth: float = LIBRARY_DEFAULT,
                    include_background: bool = True, classes: object = "all",
-                   per_image: bool = False, ignore_index: int | None = None,
+                   per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
                    reduction: str = "mean") -> torch.Tensor:
     if form != "standard":
         raise NotApplicable("smp's DiceLoss has no squared form")
-    return _region("dice", "DiceLoss", input, target, activation, smooth / 2,
+    return _region("dice", "DiceLoss", input, target, activation, smooth,
                    include_background, classes, per_image, ignore_index, reduction)
 
 
+# smp (0.3+) scores Dice as the Tversky index at alpha = beta = 1/2, smoothing included.
+soft_dice_loss.conformance_conventions = {"smoothing": "tversky"}  # type: ignore[attr-defined]
+
+
 def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                      smooth: float = 0.0, include_background: bool = True,
-                      classes: object = "all", per_image: bool = False,
+                      smooth: float = LIBRARY_DEFAULT, include_background: bool = True,
+                      classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
                       ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
     return _region("jaccard", "JaccardLoss", input, target, activation, smooth,
                    include_background, classes, per_image, ignore_index, reduction)
 
 
 def tversky_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                 alpha: float = 0.5, beta: float = 0.5, smooth: float = 0.0,
+                 alpha: float = 0.5, beta: float = 0.5, smooth: float = LIBRARY_DEFAULT,
                  include_background: bool = True, classes: object = "all",
-                 per_image: bool = False, ignore_index: int | None = None,
+                 per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
                  reduction: str = "mean") -> torch.Tensor:
     return _region("tversky", "TverskyLoss", input, target, activation, smooth,
                    include_background, classes, per_image, ignore_index, reduction,
@@ -64,30 +70,34 @@ for _fn in (soft_dice_loss, soft_jaccard_loss, tversky_loss):
 
 
 def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = "present",
-                   per_image: bool = False, ignore_index: int | None = None) -> torch.Tensor:
+                   per_image: bool = LIBRARY_DEFAULT,
+                   ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
     if not (isinstance(classes, str) and classes == "present"):
         raise NotApplicable("smp's LovaszLoss averages the present classes only")
     input, target = image_layout(input, target)
-    return _SMP["lovasz"].LovaszLoss(mode="multiclass", per_image=per_image,
-                                     ignore_index=ignore_index)(input, target)
+    return _SMP["lovasz"].LovaszLoss(
+        mode="multiclass", **given(per_image=per_image, ignore_index=ignore_index))(input, target)
 
 
-def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = True,
-                 ignore_index: int | None = None) -> torch.Tensor:
-    return _SMP["lovasz"].LovaszLoss(mode="binary", per_image=per_image,
-                                     ignore_index=ignore_index)(input, target)
+def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = LIBRARY_DEFAULT,
+                 ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
+    return _SMP["lovasz"].LovaszLoss(
+        mode="binary", **given(per_image=per_image, ignore_index=ignore_index))(input, target)
 
 
-def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
-    # torchvision disables alpha with a negative value, smp with None.
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
+                       alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
+    if alpha is not LIBRARY_DEFAULT and alpha < 0:
+        alpha = None  # torchvision disables alpha with a negative value, smp with None
     return _SMP["_functional"].focal_loss_with_logits(
-        inputs, targets, gamma=gamma, alpha=None if alpha < 0 else alpha, reduction=reduction)
+        inputs, targets, **given(gamma=gamma, alpha=alpha, reduction=reduction))
 
 
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
-                       alpha: torch.Tensor | None = None, gamma: float = 2.0,
-                       ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
+                       alpha: torch.Tensor | None = None, gamma: float = LIBRARY_DEFAULT,
+                       ignore_index: int = -100,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     if alpha is not None:
         raise NotApplicable("smp's softmax focal loss has no per-class alpha")
     if ignore_index != -100:
@@ -95,15 +105,15 @@ def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
     if input.dim() == 1:
         # smp takes the classes on axis 1: one unbatched sample becomes a batch of one.
         out = _SMP["_functional"].softmax_focal_loss_with_logits(
-            input.unsqueeze(0), target.unsqueeze(0), gamma=gamma, reduction=reduction)
+            input.unsqueeze(0), target.unsqueeze(0), **given(gamma=gamma, reduction=reduction))
         return out.squeeze(0) if reduction == "none" else out
     return _SMP["_functional"].softmax_focal_loss_with_logits(
-        input, target, gamma=gamma, reduction=reduction)
+        input, target, **given(gamma=gamma, reduction=reduction))
 
 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
-                  ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+                  ignore_index: int = LIBRARY_DEFAULT, reduction: str = LIBRARY_DEFAULT,
+                  label_smoothing: float = LIBRARY_DEFAULT) -> torch.Tensor:
     return soft_cross_entropy(_SMP["soft_ce"].SoftCrossEntropyLoss, "smp", input, target,
                               weight, ignore_index, reduction, label_smoothing)
 

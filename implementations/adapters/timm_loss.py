@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
+from implementations.adapters import LIBRARY_DEFAULT, given
 from implementations.sources import import_sources
 
 _CE = import_sources("timm.loss", ("cross_entropy",))["cross_entropy"]
@@ -19,7 +20,7 @@ _CE = import_sources("timm.loss", ("cross_entropy",))["cross_entropy"]
 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+                  label_smoothing: float = LIBRARY_DEFAULT) -> torch.Tensor:
     if reduction != "mean":
         raise NotApplicable(f"timm's cross-entropy losses reduce by 'mean' only, not {reduction!r}")
     if weight is not None:
@@ -27,14 +28,15 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
     if input.dim() != 2:
         raise NotApplicable("timm's cross-entropy losses take (N, C) logits only")
     if target.is_floating_point():
-        if label_smoothing:
+        if label_smoothing is not LIBRARY_DEFAULT and label_smoothing:
             raise NotApplicable("SoftTargetCrossEntropy has no label smoothing")
         return _CE.SoftTargetCrossEntropy()(input, target)
     if bool((target == ignore_index).any()):
         raise NotApplicable("timm's cross-entropy losses have no ignore_index")
-    if label_smoothing >= 1.0:  # its constructor asserts smoothing < 1.0
+    if label_smoothing is not LIBRARY_DEFAULT and label_smoothing >= 1.0:
+        # its constructor asserts smoothing < 1.0
         raise NotApplicable("timm's LabelSmoothingCrossEntropy takes smoothing < 1 only")
-    return _CE.LabelSmoothingCrossEntropy(smoothing=label_smoothing)(input, target)
+    return _CE.LabelSmoothingCrossEntropy(**given(smoothing=label_smoothing))(input, target)
 
 
 cross_entropy.conformance_reductions = ("mean",)  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ import warnings
 import torch
 
 from conformance.guard import NotApplicable
+from implementations.adapters import LIBRARY_DEFAULT, given
 from implementations.adapters.mode_losses import (
     image_layout,
     region,
@@ -42,9 +43,9 @@ with warnings.catch_warnings():
 
 
 def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                   form: str = "standard", smooth: float = 0.0,
+                   form: str = "standard", smooth: float = LIBRARY_DEFAULT,
                    include_background: bool = True, classes: object = "all",
-                   per_image: bool = False, ignore_index: int | None = None,
+                   per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
                    reduction: str = "mean") -> torch.Tensor:
     if form != "standard":
         raise NotApplicable("toolbelt's DiceLoss has no squared form")
@@ -53,8 +54,8 @@ def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = 
 
 
 def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                      smooth: float = 0.0, include_background: bool = True,
-                      classes: object = "all", per_image: bool = False,
+                      smooth: float = LIBRARY_DEFAULT, include_background: bool = True,
+                      classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
                       ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
     if ignore_index is not None:
         raise NotApplicable("toolbelt's JaccardLoss has no ignore_index")
@@ -67,45 +68,51 @@ for _fn in (soft_dice_loss, soft_jaccard_loss):
 
 
 def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = "present",
-                   per_image: bool = False, ignore_index: int | None = None) -> torch.Tensor:
+                   per_image: bool = LIBRARY_DEFAULT,
+                   ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
     if not (isinstance(classes, str) and classes == "present"):
         raise NotApplicable("toolbelt's LovaszLoss averages the present classes only")
     input, target = image_layout(input, target)
     # forward(logits, target), as toolbelt names it: what it does with them is reported as is.
-    return _TB["lovasz"].LovaszLoss(per_image=per_image, ignore=ignore_index)(input, target)
-
-
-def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = True,
-                 ignore_index: int | None = None) -> torch.Tensor:
-    return _TB["lovasz"].BinaryLovaszLoss(per_image=per_image, ignore_index=ignore_index)(
+    return _TB["lovasz"].LovaszLoss(**given(per_image=per_image, ignore=ignore_index))(
         input, target)
 
 
-def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
+def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = LIBRARY_DEFAULT,
+                 ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
+    return _TB["lovasz"].BinaryLovaszLoss(
+        **given(per_image=per_image, ignore_index=ignore_index))(input, target)
+
+
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
+                       alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
+    if alpha is not LIBRARY_DEFAULT and alpha < 0:
+        alpha = None  # torchvision disables alpha with a negative value, toolbelt with None
     return _TB["functional"].focal_loss_with_logits(
-        inputs, targets, gamma=gamma, alpha=None if alpha < 0 else alpha, reduction=reduction)
+        inputs, targets, **given(gamma=gamma, alpha=alpha, reduction=reduction))
 
 
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
-                       alpha: torch.Tensor | None = None, gamma: float = 2.0,
-                       ignore_index: int = -100, reduction: str = "mean") -> torch.Tensor:
+                       alpha: torch.Tensor | None = LIBRARY_DEFAULT,
+                       gamma: float = LIBRARY_DEFAULT, ignore_index: int = LIBRARY_DEFAULT,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     if input.dim() == 1:
         raise NotApplicable("toolbelt's softmax focal loss takes batched (N, C, ...) logits")
     return _TB["functional"].softmax_focal_loss_with_logits(
-        input, target, class_weights=alpha, gamma=gamma, reduction=reduction,
-        ignore_index=ignore_index)
+        input, target, **given(class_weights=alpha, gamma=gamma, reduction=reduction,
+                               ignore_index=ignore_index))
 
 
-def quality_focal_loss(input: torch.Tensor, target: torch.Tensor, beta: float = 2.0,
-                       reduction: str = "mean") -> torch.Tensor:
-    return _TB["quality_focal_loss"].QualityFocalLoss(beta=beta, reduction=reduction)(
+def quality_focal_loss(input: torch.Tensor, target: torch.Tensor, beta: float = LIBRARY_DEFAULT,
+                       reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
+    return _TB["quality_focal_loss"].QualityFocalLoss(**given(beta=beta, reduction=reduction))(
         input, target)
 
 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
-                  ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+                  ignore_index: int = LIBRARY_DEFAULT, reduction: str = LIBRARY_DEFAULT,
+                  label_smoothing: float = LIBRARY_DEFAULT) -> torch.Tensor:
     return soft_cross_entropy(_TB["soft_ce"].SoftCrossEntropyLoss, "toolbelt", input, target,
                               weight, ignore_index, reduction, label_smoothing)
 
