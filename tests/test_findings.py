@@ -408,3 +408,61 @@ def test_monai_focal_sum_is_a_mean_without_spatial_axes():
     assert fn(x, y, reduction="sum").item() == pytest.approx(
         fn(x, y, reduction="none").sum().item() / 4, rel=1e-6)
     assert fn(x.double(), y.double()).dtype == torch.float32
+
+
+# docs/findings.md 3p: library defaults, as a caller who leaves the argument out gets them.
+def test_fvcore_and_optax_focal_default_to_no_alpha():
+    x, t = torch.tensor([0.0], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
+    for path in ("fvcore_nn", "optax_losses"):
+        fn = _adapter(f"implementations.adapters.{path}:sigmoid_focal_loss")
+        assert fn(x, t).item() == pytest.approx(0.1732868, rel=1e-6)  # alpha_t = 1
+        assert fn(x, t, alpha=0.25).item() == pytest.approx(0.0866434, rel=1e-6)
+
+
+def test_fvcore_smooth_l1_has_no_default_beta_and_defaults_to_none():
+    fn = _adapter("implementations.adapters.fvcore_nn:smooth_l1_loss")
+    with pytest.raises(TypeError, match="beta"):
+        fn(torch.ones(3), torch.zeros(3))
+    assert fn(torch.ones(3), torch.zeros(3), beta=1.0).shape == (3,)
+
+
+def test_timm_label_smoothing_defaults_to_a_tenth():
+    fn = _adapter("implementations.adapters.timm_loss:cross_entropy")
+    logits, target = torch.tensor([[2.0, 0.0]], dtype=torch.float64), torch.tensor([0])
+    assert fn(logits, target).item() == pytest.approx(0.226928, rel=1e-6)
+    assert F.cross_entropy(logits, target).item() == pytest.approx(0.126928, rel=1e-6)
+
+
+@pytest.mark.parametrize("library", ["smp_losses", "toolbelt_losses"])
+def test_binary_lovasz_defaults_to_one_score_over_the_batch(library):
+    fn = _adapter(f"implementations.adapters.{library}:lovasz_hinge")
+    x = torch.tensor([[[1.0, -1.0]], [[-1.0, 1.0]]])
+    t = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])
+    assert fn(x, t).item() == pytest.approx(2 / 3, rel=1e-6)
+    assert fn(x, t, per_image=True).item() == pytest.approx(0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("path", ["monai_losses", "optax_losses"])
+def test_monai_and_optax_dice_default_to_a_score_per_image(path):
+    fn = _adapter(f"implementations.adapters.{path}:soft_dice_loss")
+    x = torch.tensor([[[1e4], [-1e4]]], dtype=torch.float64)
+    labels = torch.tensor([[0]])
+    assert fn(x, labels, activation="softmax", reduction="none").shape == (1, 2)
+    assert fn(x, labels, activation="softmax", per_image=False, reduction="none").shape == (2,)
+
+
+@pytest.mark.parametrize("path", ["smp_losses:sigmoid_focal_loss",
+                                  "toolbelt_losses:sigmoid_focal_loss",
+                                  "monai_losses:sigmoid_focal_loss"])
+def test_focal_losses_that_default_to_the_mean(path):
+    fn = _adapter(f"implementations.adapters.{path}")
+    assert fn(torch.zeros(3), torch.ones(3)).shape == ()
+    failure = conformance.recheck(fn, "sigmoid_focal_loss", "default_reduction_is_the_specs",
+                                  {"inputs": torch.zeros(3), "targets": torch.ones(3)},
+                                  {"alpha": 0.25, "gamma": 2.0}, verbose=False)
+    assert failure is not None and "output shape ()" in failure.message
+
+
+def test_kornia_focal_loss_defaults_to_its_per_class_map():
+    fn = _adapter("implementations.adapters.kornia_losses:softmax_focal_loss")
+    assert fn(torch.zeros(2, 3), torch.tensor([0, 1])).shape == (2, 3)
