@@ -84,17 +84,24 @@ def has_workers_option(tree: Path) -> bool:
 
 def timed(tree: Path, args: list[str], limit: float) -> tuple[float | None, int]:
     """Wall seconds of `python -m conformance ARGS` on `tree` (None past the limit), and its
-    exit code. Run from an empty folder, so only PYTHONPATH says which tree it imports."""
+    exit code. Run from an empty folder, so only PYTHONPATH says which tree it imports. A run
+    that does not conform prints its failures (with their reproducers) to stderr: a random
+    seed's finding is not lost."""
     env = {**os.environ, "PYTHONPATH": str(tree), "CONFORMANCE_PROFILE": ""}
     with tempfile.TemporaryDirectory() as cwd:
         start = time.perf_counter()
         try:
             done = subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  timeout=limit)
+                                  capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
             return None, -1
-        return time.perf_counter() - start, done.returncode
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            failures = done.stdout[done.stdout.find("Failure 1:"):] if "Failure 1:" in \
+                done.stdout else done.stdout[-4000:]
+            print(f"--- {' '.join(args)} exited {done.returncode}:\n{failures}"
+                  f"{done.stderr[-2000:]}", file=sys.stderr)
+        return seconds, done.returncode
 
 
 def first_implementations(tree: Path) -> list[tuple[str, str]]:

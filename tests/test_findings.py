@@ -466,3 +466,16 @@ def test_focal_losses_that_default_to_the_mean(path):
 def test_kornia_focal_loss_defaults_to_its_per_class_map():
     fn = _adapter("implementations.adapters.kornia_losses:softmax_focal_loss")
     assert fn(torch.zeros(2, 3), torch.tensor([0, 1])).shape == (2, 3)
+
+
+def test_smp_multiclass_focal_scores_probabilities_as_p_over_one_plus_p():
+    _smp("sigmoid_focal_loss")  # skips when smp is not installed
+    from implementations.sources import import_sources
+
+    focal = import_sources("segmentation_models_pytorch.losses", ("focal",))["focal"].FocalLoss
+    target = torch.tensor([0])
+    probabilities = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
+    as_probabilities = focal(mode="multiclass", from_logits=False)(probabilities, target)
+    as_logits = focal(mode="multiclass")(torch.zeros(1, 2, dtype=torch.float64), target)
+    assert as_logits.item() == pytest.approx(0.173287, rel=1e-5)  # (1/2)^2 log 2 per class
+    assert as_probabilities.item() == pytest.approx(0.266662, rel=1e-5)  # p scored as 1/3

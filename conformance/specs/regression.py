@@ -150,7 +150,9 @@ _regression_spec(
                  " whose derivative at d = 0 is 0 (the midpoint of -1 and +1)."),
     subgradient="midpoint",
     edge_cases=(Case({"input": KINKS, "target": np.zeros(5)}, {"beta": 1.0},
-                     label="|d| at and around beta"),),
+                     label="|d| at and around beta"),
+                Case({"input": KINKS, "target": np.zeros(5)},
+                     label="|d| at and around the default beta (beta left out: 1.0)")),
 )
 
 

@@ -235,6 +235,18 @@ def _kept(case: Case, reduction: str) -> float:
 
 # Float16 found this in our own Dice and Tversky: p ~ 4e-8 for class 1, its denominator's square
 # underflows, and num / den's backward was 0 / 0. The score of an absent class is 0 whatever p.
+# Every class present, so that what a library's defaults change shows by itself (an absent
+# class is a regime of its own for several libraries).
+SMOOTH_LEFT_OUT = Case(
+    {"input": np.array([[[2.0, -1.0], [0.5, 1.5]]]), "target": np.array([[0, 1]])},
+    {"per_image": False},
+    label="every class present, smooth left out (a default smoothing shows)",
+)
+PER_IMAGE_LEFT_OUT = Case(
+    {"input": np.array([[[2.0, -1.0], [0.5, 1.5]]]), "target": np.array([[0, 1]])},
+    {"smooth": 1.0},
+    label="every class present, per_image left out (a per-image default shows)",
+)
 ABSENT_CLASS_UNDERFLOW = Case(
     {"input": np.array([[[17.0, 17.0], [0.0, 0.0]]]), "target": np.zeros((1, 2, 2))},
     label="an absent class whose probability underflows in float16 (gradient 0, not NaN)",
@@ -299,7 +311,8 @@ def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
                         op="le", reductions=("none", "mean"),
                     ),
                     *relations),
-        edge_cases=(ABSENT_CLASS_UNDERFLOW, PER_IMAGE_SMOOTHED, *edge_cases),
+        edge_cases=(ABSENT_CLASS_UNDERFLOW, PER_IMAGE_SMOOTHED, SMOOTH_LEFT_OUT,
+                    PER_IMAGE_LEFT_OUT, *edge_cases),
         implementations=(f"implementations.segmentation:{name}",),
         conventions=conventions,
         variants=variants,
@@ -608,6 +621,9 @@ register(LossSpec(
         Case({"input": np.array([[[1.5, -0.5], [0.25, -2.0]], [[0.0, 1.0], [-1.0, 3.0]]]),
               "target": np.array([[[1, 0], [1, 1]], [[0, 0], [1, 0]]])},
              label="two 2 x 2 images (a layout `.view(-1)` cannot flatten when strided)"),
+        Case({"input": np.array([[[1.5, -0.5], [0.25, -2.0]], [[0.0, 1.0], [-1.0, 3.0]]]),
+              "target": np.array([[[1, 0], [1, 1]], [[0, 0], [1, 0]]])}, {"per_image": True},
+             label="two 2 x 2 images, per_image=True given (some libraries default to False)"),
     ),
     implementations=("implementations.segmentation:lovasz_hinge",),
     conventions=("errors 1 - x (2y - 1) sorted descending, relu, dotted with the Lovasz gradient"
