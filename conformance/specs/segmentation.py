@@ -239,12 +239,12 @@ def _kept(case: Case, reduction: str) -> float:
 # class is a regime of its own for several libraries).
 SMOOTH_LEFT_OUT = Case(
     {"input": np.array([[[2.0, -1.0], [0.5, 1.5]]]), "target": np.array([[0, 1]])},
-    {"per_image": False},
+    {"activation": "softmax", "per_image": False},
     label="every class present, smooth left out (a default smoothing shows)",
 )
 PER_IMAGE_LEFT_OUT = Case(
     {"input": np.array([[[2.0, -1.0], [0.5, 1.5]]]), "target": np.array([[0, 1]])},
-    {"smooth": 1.0},
+    {"activation": "softmax", "smooth": 1.0},
     label="every class present, per_image left out (a per-image default shows)",
 )
 ABSENT_CLASS_UNDERFLOW = Case(
