@@ -29,6 +29,12 @@ class _LibraryDefault:
 LIBRARY_DEFAULT: Any = _LibraryDefault()
 
 
+def alpha_or_none(alpha: Any) -> Any:
+    """torchvision's alpha as libraries that spell a disabled alpha None take it: a negative
+    alpha is None; the library's default stays the library's default."""
+    return None if alpha is not LIBRARY_DEFAULT and alpha < 0 else alpha
+
+
 def given(**kwargs: Any) -> dict[str, Any]:
     """The keyword arguments the caller gave (those not left at LIBRARY_DEFAULT)."""
     return {k: v for k, v in kwargs.items() if v is not LIBRARY_DEFAULT}

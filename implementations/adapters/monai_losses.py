@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, given
+from implementations.adapters import LIBRARY_DEFAULT, alpha_or_none, given
 from implementations.sources import import_sources
 
 _MONAI = import_sources("monai.losses", ("dice", "focal_loss"))
@@ -86,8 +86,7 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
     shape = inputs.shape
     if inputs.dim() < 2:
         inputs, targets = inputs.reshape(1, -1), targets.reshape(1, -1)
-    if alpha is not LIBRARY_DEFAULT and alpha < 0:
-        alpha = None  # torchvision disables alpha with a negative value, monai with None
+    alpha = alpha_or_none(alpha)
     loss = _MONAI["focal_loss"].FocalLoss(**given(gamma=gamma, alpha=alpha, reduction=reduction))
     out = loss(inputs, targets)
     return out.reshape(shape) if out.shape == inputs.shape else out  # 'none' its shape back

@@ -23,7 +23,7 @@ import warnings
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, given
+from implementations.adapters import LIBRARY_DEFAULT, alpha_or_none, given
 from implementations.adapters.mode_losses import (
     image_layout,
     region,
@@ -87,8 +87,7 @@ def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = LI
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
-    if alpha is not LIBRARY_DEFAULT and alpha < 0:
-        alpha = None  # torchvision disables alpha with a negative value, toolbelt with None
+    alpha = alpha_or_none(alpha)
     return _TB["functional"].focal_loss_with_logits(
         inputs, targets, **given(gamma=gamma, alpha=alpha, reduction=reduction))
 
