@@ -107,12 +107,14 @@ class Case:
                 return value
             if not value.flags.c_contiguous:  # (ascontiguousarray would make a 0-d array 1-d)
                 value = value.copy(order="C")
+            # One conversion, straight from float64: a single rounding to the tested dtype.
             if _is_float_array(value):
-                tensor = torch.tensor(value, dtype=torch.float64, device=device).to(dtype)
+                wanted = dtype
             elif value.dtype == np.bool_:
-                tensor = torch.tensor(value, dtype=torch.bool, device=device)
+                wanted = torch.bool
             else:
-                tensor = torch.tensor(value, dtype=torch.int64, device=device)
+                wanted = torch.int64
+            tensor = torch.tensor(value, dtype=wanted, device=device)
             return strided(tensor) if layout == STRIDED else tensor
 
         return [conv(v) for v in self.inputs.values()], {k: conv(v) for k, v in self.params.items()}

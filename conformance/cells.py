@@ -30,7 +30,13 @@ from hypothesis import strategies as st
 
 from conformance import reproducer
 from conformance.case import Case
-from conformance.guard import NotApplicable, OutsideDomain, PropertyFailure, TargetHung
+from conformance.guard import (
+    NotApplicable,
+    OutsideDomain,
+    PropertyFailure,
+    TargetHung,
+    alarms_armed,
+)
 from conformance.properties.base import Context, Property
 from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult
 
@@ -183,24 +189,26 @@ def run_cells(ctx: Context, cells: Sequence[Cell], *, generating: Any, shrinking
         if not live():
             raise _AllDone
 
-    try:
-        for case in spec.edge_cases:  # named edge cases first, in every profile
+    # One signal handler for every call of the run: each call only sets its timer.
+    with alarms_armed():
+        try:
+            for case in spec.edge_cases:  # named edge cases first, in every profile
+                for cell in live():
+                    cell.settle(ctx, case)
+            if generate and live():
+                with contextlib.suppress(_AllDone):
+                    hypothesis_seed(chosen)(generating(generated))()
+            for cell in cells:
+                if cell.failure is not None and cell.failing is not None and (
+                        cell.failing.label is None and cell.shrink):
+                    _shrink(ctx, cell, cases, shrinking, chosen, shrink_budget)
+        except TargetHung:
             for cell in live():
-                cell.settle(ctx, case)
-        if generate and live():
-            with contextlib.suppress(_AllDone):
-                hypothesis_seed(chosen)(generating(generated))()
-        for cell in cells:
-            if cell.failure is not None and cell.failing is not None and (
-                    cell.failing.label is None and cell.shrink):
-                _shrink(ctx, cell, cases, shrinking, chosen, shrink_budget)
-    except TargetHung:
-        for cell in live():
-            cell.error = "skipped: the target hung earlier in this run"
-    except Exception as exc:  # a Hypothesis error must not end the whole run
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        for cell in live():
-            cell.error = f"the check itself failed: {last}"
+                cell.error = "skipped: the target hung earlier in this run"
+        except Exception as exc:  # a Hypothesis error must not end the whole run
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            for cell in live():
+                cell.error = f"the check itself failed: {last}"
 
 
 def _shrink(ctx: Context, cell: Cell, cases: st.SearchStrategy[Case], shrinking: Any,

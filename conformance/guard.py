@@ -38,32 +38,46 @@ class _Alarm(BaseException):
     pass
 
 
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _Alarm
+
+
+def _alarms_usable() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def alarms_armed() -> Iterator[None]:
+    """Keep the time limit's signal handler installed for a stretch of many calls (a check):
+    each call then only sets and clears its timer. The previous handler is back afterwards."""
+    if not _alarms_usable() or signal.getsignal(signal.SIGALRM) is _on_alarm:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Interrupt Python code running longer than `seconds` (main thread on POSIX only).
 
     Elsewhere the call runs without a limit: a thread cannot be stopped safely from outside.
     """
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+    if seconds is None or seconds <= 0 or not _alarms_usable():
         yield
         return
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise _Alarm
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
+    armed = signal.getsignal(signal.SIGALRM) is _on_alarm
+    previous = None if armed else signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if not armed:
+            signal.signal(signal.SIGALRM, previous)
 
 
 class NotApplicable(Exception):

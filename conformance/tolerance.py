@@ -61,6 +61,9 @@ DEFAULT_RULE = ToleranceRule(
 )
 
 
+_HUGE = float(np.finfo(np.float64).max)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Outcome of comparing one output with its expectation, elementwise."""
@@ -101,11 +104,48 @@ def compare(
     if actual.shape != expected.shape:
         raise ValueError(f"shape {actual.shape} vs {expected.shape}")
     allowed = np.broadcast_to(np.asarray(allowed, dtype=np.float64), expected.shape)
-    nan_ok = np.broadcast_to(np.asarray(nan_expected, dtype=bool), expected.shape)
-
     with np.errstate(invalid="ignore", over="ignore"):
         diff = actual - expected
         err = np.abs(diff) if op == "eq" else np.maximum(diff, 0.0)
+    if not np.any(nan_expected) and np.isfinite(diff).all():
+        # The common case, both sides finite everywhere (inf - x is never finite): nothing to
+        # classify, every element is judged by its ratio alone.
+        problems = None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(err == 0, 0.0, err / allowed)
+        # As nan_to_num(ratio, nan=inf) has it, for less: an error over 0 allowed is huge.
+        ratio = np.where(np.isnan(ratio), np.inf, np.minimum(ratio, _HUGE))
+    else:
+        nan_ok = np.broadcast_to(np.asarray(nan_expected, dtype=bool), expected.shape)
+        ratio, err, problems = _classified(actual, expected, err, allowed, nan_ok, op)
+    if ratio.size == 0:
+        return Comparison(True, 0.0, 0.0, 0.0, (), math.nan, math.nan, math.nan)
+    flat = int(np.argmax(ratio))
+    idx = tuple(int(i) for i in np.unravel_index(flat, ratio.shape)) if ratio.ndim else ()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(np.isfinite(err) & (expected != 0), err / np.abs(expected), 0.0)
+    finite_err = np.where(np.isfinite(err), err, 0.0)
+    usage = float(ratio.flat[flat])
+    bad = problems is not None and bool((problems != "").any())
+    return Comparison(
+        ok=usage <= 1.0,
+        worst_abs=float(np.max(finite_err)) if not bad else float(err.flat[flat]),
+        worst_rel=float(np.max(rel)),
+        usage=usage,
+        index=idx,
+        actual=float(actual.flat[flat]),
+        expected=float(expected.flat[flat]),
+        allowed=float(allowed.flat[flat]),
+        problem=(str(problems.flat[flat]) or None) if problems is not None else None,
+    )
+
+
+def _classified(actual: np.ndarray, expected: np.ndarray, err: np.ndarray,
+                allowed: np.ndarray, nan_ok: np.ndarray, op: str,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ratios, errors and the problem of each element where a NaN or an infinity is involved:
+    a NaN passes only where declared, an infinity only where the expectation is that one."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         same_inf = np.isinf(actual) & (actual == expected)
         err = np.where(same_inf, 0.0, err)
         if op == "le":
@@ -123,23 +163,4 @@ def compare(
     bad = problems != ""
     ratio = np.where(nan_ok & a_nan & e_nan, 0.0, ratio)
     ratio = np.where(bad, np.inf, np.nan_to_num(ratio, nan=np.inf))
-
-    if ratio.size == 0:
-        return Comparison(True, 0.0, 0.0, 0.0, (), math.nan, math.nan, math.nan)
-    flat = int(np.argmax(ratio))
-    idx = tuple(int(i) for i in np.unravel_index(flat, ratio.shape)) if ratio.ndim else ()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.where(np.isfinite(err) & (expected != 0), err / np.abs(expected), 0.0)
-    finite_err = np.where(np.isfinite(err), err, 0.0)
-    usage = float(ratio.flat[flat])
-    return Comparison(
-        ok=usage <= 1.0,
-        worst_abs=float(np.max(finite_err)) if not bad.any() else float(err.flat[flat]),
-        worst_rel=float(np.max(rel)),
-        usage=usage,
-        index=idx,
-        actual=float(actual.flat[flat]),
-        expected=float(expected.flat[flat]),
-        allowed=float(allowed.flat[flat]),
-        problem=str(problems.flat[flat]) or None,
-    )
+    return ratio, err, problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,14 @@ from conformance.spec import LossSpec
 from conformance.tolerance import Comparison, compare
 
 NARROW = (torch.float16, torch.bfloat16)
+# Shared calls kept per context: an example's rounded case and a relation's transformed ones.
+_CALLS_KEPT = 32
+
+
+def _frozen(array: Any) -> np.ndarray:
+    array = np.array(array, dtype=np.float64)  # a copy: the caller's array stays writeable
+    array.flags.writeable = False
+    return array
 
 
 def in_range(expected: np.ndarray, dtype: torch.dtype) -> np.ndarray:
@@ -32,25 +40,51 @@ def in_range(expected: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     if dtype == torch.float64:
         return expected
     with np.errstate(all="ignore"):
+        if np.all(np.abs(expected) <= torch.finfo(dtype).max):  # nothing to round away
+            return expected
         rounded = torch.from_numpy(np.array(expected)).to(dtype).double().numpy()
     return np.where(np.isinf(rounded) & np.isfinite(expected), rounded, expected)
 
 
 @dataclass
 class Context:
-    """One (target, spec, dtype, device) combination under test."""
+    """One (target, spec, dtype, device) combination under test.
+
+    Every property of one example asks for the target's value on the same rounded case under
+    the same reductions (matches_reference, reduction_consistency, output_dtype, ...): the
+    plain calls are shared, one per (case, reduction), as the reference's values are
+    (LossSpec.call_reference). A target's output is a function of its inputs, and each
+    property still judges that output its own way; a call that raised is never remembered,
+    so each property sees the error itself. Calls with gradients, strides, other devices or
+    warnings kept go to the target every time."""
 
     spec: LossSpec
     target: GuardedTarget
     dtype: torch.dtype
     device: str
+    # (id(case), reduction, what) -> (case, value); the case is held so its id stays its own.
+    _memo: dict[tuple[int, str | None, str], tuple[Case, Any]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def _remembered(self, case: Case, reduction: str | None, what: str,
+                    compute: Any) -> Any:
+        key = (id(case), reduction, what)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is case:
+            return hit[1]
+        value = compute()
+        if len(self._memo) >= _CALLS_KEPT:
+            del self._memo[next(iter(self._memo))]
+        self._memo[key] = (case, value)
+        return value
 
     def invoke(
         self, case: Case, reduction: str | None
     ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, Any]]:
         """Call the target; `reduction=None` calls it without a reduction argument."""
         kwargs = {} if reduction is None else {"reduction": reduction}
-        return self.target(case, self.dtype, self.device, **kwargs)
+        return self._remembered(case, reduction, "call",
+                                lambda: self.target(case, self.dtype, self.device, **kwargs))
 
     def admit(self, case: Case) -> None:
         """Raise OutsideDomain unless a value is owed on this rounded case in this dtype."""
@@ -68,12 +102,15 @@ class Context:
         return out
 
     def values(self, case: Case, reduction: str | None) -> np.ndarray:
-        return to_numpy(self.call(case, reduction))
+        """The target's value in float64 (read-only: properties share it)."""
+        return self._remembered(case, reduction, "values",
+                                lambda: _frozen(to_numpy(self.call(case, reduction))))
 
     def allowed(self, case: Case, reduction: str | None) -> np.ndarray:
-        return self.spec.tolerance.allowed(
-            self.spec.scale(case, reduction), self.dtype, case.numel()
-        )
+        """The rule's allowed error for each output element (read-only: shared)."""
+        return self._remembered(case, reduction, "allowed", lambda: _frozen(
+            self.spec.tolerance.allowed(self.spec.scale(case, reduction), self.dtype,
+                                        case.numel())))
 
     def expect(
         self,
