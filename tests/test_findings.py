@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import conformance
+from reference import segmentation as ref_seg
 
 CIOU = "complete_box_iou_loss"
 # docs/findings.md, finding 1: the minimal input.
@@ -398,6 +399,26 @@ def test_kornia_lovasz_hinge_raises_on_a_non_contiguous_sort():
         _KORNIA["lovasz_hinge"].lovasz_hinge_loss(pred, torch.zeros(2, 1, 2))
     assert _KORNIA["lovasz_hinge"].lovasz_hinge_loss(pred.contiguous(),
                                                      torch.zeros(2, 1, 2)).item() == 2.0
+
+
+def test_kornia_lovasz_softmax_scores_every_class_of_each_image():
+    fn = _adapter("implementations.adapters.kornia_losses:lovasz_softmax")
+    one = torch.zeros(1, 3, 1, 1, dtype=torch.float64)
+    label = torch.zeros(1, 1, 1, dtype=torch.long)
+    assert fn(one, label).item() == pytest.approx(4 / 9, rel=1e-12)
+    assert ref_seg.lovasz_softmax(one.numpy(), label.numpy()) == pytest.approx(2 / 3)
+    assert ref_seg.lovasz_softmax(one.numpy(), label.numpy(), classes="all") == pytest.approx(
+        4 / 9)
+    two = torch.zeros(2, 2, 1, 2, dtype=torch.float64)
+    two[1, 0, 0, :] = 2.0
+    labels = torch.tensor([[[0, 0]], [[1, 0]]])
+    per_image = ref_seg.lovasz_softmax(two.numpy(), labels.numpy(), classes="all",
+                                       per_image=True)
+    batch = ref_seg.lovasz_softmax(two.numpy(), labels.numpy(), classes="all")
+    assert fn(two, labels).item() == pytest.approx(per_image, rel=1e-12)
+    assert abs(per_image - batch) > 0.09
+    with pytest.raises(RuntimeError, match="reshape"):
+        fn(torch.zeros(0, 2, 3, 1), torch.zeros(0, 3, 1, dtype=torch.long))
 
 
 def test_monai_focal_sum_is_a_mean_without_spatial_axes():

@@ -327,3 +327,25 @@ def test_a_focal_backward_that_overflows_float16_is_outside_its_domain_not_a_fai
     assert recheck(sigmoid_focal_loss, spec, "gradient_matches_reference",
                    {"inputs": x.detach().float(), "targets": t.float()},
                    {"alpha": -1.0, "gamma": 5.0}, verbose=False) is None
+
+
+def test_a_softmax_focal_backward_that_overflows_float16_is_outside_its_domain():
+    # A default-profile run (2026-12-02): logits 1e4 apart, gamma 5, in float16. The loss
+    # (about 1e4) fits; autograd of CE (1 - p_t)^gamma multiplies the cotangent by CE and by
+    # gamma (1 - p_t)^(gamma - 1), which overflows to inf, and inf times the vanished slope of
+    # p_t is NaN. Such a case is outside float16's domain, as for the sigmoid focal loss.
+    from implementations.focal import softmax_focal_loss
+
+    logits = [[10000.0, -1.0], [0.5, -0.5]]
+    x = torch.tensor(logits, dtype=torch.float16, requires_grad=True)
+    y = torch.tensor([1, 0])
+    out = softmax_focal_loss(x, y, gamma=5.0, reduction="none")
+    (out * torch.tensor([1.5, 1.0], dtype=torch.float16)).sum().backward()
+    assert torch.isfinite(out).all() and torch.isnan(x.grad[0]).any()
+    case = Case({"input": np.array(logits), "target": np.array([1, 0])}, {"gamma": 5.0})
+    spec = get_spec("softmax_focal_loss")
+    assert "range" in spec.outside_domain(case, torch.float16)
+    assert spec.outside_domain(case, torch.float32) is None
+    assert recheck(softmax_focal_loss, spec, "gradient_matches_reference",
+                   {"input": x.detach().float(), "target": y}, {"gamma": 5.0},
+                   verbose=False) is None

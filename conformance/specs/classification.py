@@ -6,6 +6,8 @@ canonical call is theirs exactly (the deprecated size_average/reduce arguments a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from hypothesis import strategies as st
 from scipy.special import expit
@@ -452,17 +454,22 @@ def _alpha_weights(case: Case) -> Case:
 TO_BCE = compose(rename_inputs(inputs="input", targets="target"), keep_params())
 
 
-def _focal_backward_product(case: Case) -> np.ndarray:
-    """gamma BCE times the output's cotangent (up to 2): autograd of BCE (1 - p_t)^gamma
-    multiplies the cotangent by BCE and by gamma (1 - p_t)^(gamma - 1), so a float16 logit of
-    1e4 at gamma = 5 overflows there to inf, and inf times the sigmoid's vanished slope is a NaN
-    gradient, in torchvision's formula and ours alike (soak, seed 500). Only its overflow
-    matters: a product below 1 is reported as 0 (`LossSpec.intermediates` also drops subnormal
-    ones, which a small loss is not)."""
-    gamma = float(case.params.get("gamma", 2.0))
-    product = 2.0 * gamma * np.abs(ref.binary_cross_entropy_with_logits(
-        case.inputs["inputs"], case.inputs["targets"], reduction="none"))
-    return np.where(product >= 1.0, product, 0.0)
+def _focal_backward_product(unfocused: Callable[[Case], np.ndarray]
+                            ) -> Callable[[Case], np.ndarray]:
+    """`intermediates` of a focal loss: gamma times its unfocused loss (BCE, or CE) times the
+    output's cotangent (up to 2). Autograd of CE (1 - p_t)^gamma multiplies the cotangent by CE
+    and by gamma (1 - p_t)^(gamma - 1), so a float16 logit gap of 1e4 at gamma = 5 overflows
+    there to inf, and inf times the vanished slope of p_t is a NaN gradient, in torchvision's
+    formula and ours alike (soak, seed 500: sigmoid; a default-profile run: softmax). Only its
+    overflow matters: a product below 1 is reported as 0 (`LossSpec.intermediates` also drops
+    subnormal ones, which a small loss is not)."""
+
+    def product(case: Case) -> np.ndarray:
+        gamma = float(case.params.get("gamma", 2.0))
+        found = 2.0 * gamma * np.abs(unfocused(case))
+        return np.where(found >= 1.0, found, 0.0)
+
+    return product
 
 
 register(LossSpec(
@@ -476,7 +483,8 @@ register(LossSpec(
     reference=ref.sigmoid_focal_loss,
     cases=_sigmoid_focal_cases,
     magnitude=_logit_magnitude,
-    intermediates=_focal_backward_product,
+    intermediates=_focal_backward_product(lambda case: ref.binary_cross_entropy_with_logits(
+        case.inputs["inputs"], case.inputs["targets"], reduction="none")),
     properties=(
         *GENERIC,
         Relation(
@@ -574,6 +582,9 @@ register(LossSpec(
     cases=_softmax_focal_cases,
     mean_denominator=_valid_count,
     magnitude=lambda case, loss: _class_magnitude(case, loss, weight="alpha"),
+    intermediates=_focal_backward_product(lambda case: ref.cross_entropy(
+        case.inputs["input"], case.inputs["target"],
+        ignore_index=case.params.get("ignore_index", -100), reduction="none")),
     nan_expected=lambda case, reduction: reduction == "mean" and _valid_count(case, "mean") == 0,
     properties=(
         *GENERIC,
@@ -614,6 +625,8 @@ register(LossSpec(
         " axis (as cross_entropy); alpha=None means 1. 'mean' divides by the number of"
         " non-ignored targets, not by the alpha-weighted count (so gamma=0 with alpha equals"
         " weighted CE for 'none' and 'sum' only); all ignored gives NaN like cross_entropy."
+        " A case where 2 gamma CE exceeds the dtype's range is outside its domain: autograd of"
+        " the formula overflows there."
     ),
 ))
 

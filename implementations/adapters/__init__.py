@@ -58,6 +58,7 @@ ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
         ("sigmoid_focal_loss", "implementations.adapters.kornia_losses:sigmoid_focal_loss"),
         ("softmax_focal_loss", "implementations.adapters.kornia_losses:softmax_focal_loss"),
         ("lovasz_hinge", "implementations.adapters.kornia_losses:lovasz_hinge"),
+        ("lovasz_softmax", "implementations.adapters.kornia_losses:lovasz_softmax"),
     ),
     "timm": (
         ("cross_entropy", "implementations.adapters.timm_loss:cross_entropy"),

@@ -11,6 +11,11 @@
 - lovasz_hinge_loss scores one logit channel (B, 1, H, W) against labels (B, H, W) per image;
   it has no ignore_index and no batch-wide form (NotApplicable), and other spatial layouts are
   given as (B, 1, 1, pixels).
+- lovasz_softmax_loss scores logits (B, C, H, W), C > 1, against labels (B, H, W): softmax over
+  C inside, each image on its own, the mean over all C classes. It has no parameters for
+  either (its behaviour is what an omitted `per_image` or `classes` gets here; 'present' or
+  a list of classes, per_image=False, ignore_index and C = 1 are NotApplicable), and other
+  spatial layouts are given as (B, C, 1, pixels).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from conformance.guard import NotApplicable
 from implementations.adapters import LIBRARY_DEFAULT, alpha_or_none, given
 from implementations.sources import import_sources
 
-_KORNIA = import_sources("kornia.losses", ("focal", "lovasz_hinge"))
+_KORNIA = import_sources("kornia.losses", ("focal", "lovasz_hinge", "lovasz_softmax"))
 _FOCAL = _KORNIA["focal"]
 
 
@@ -65,3 +70,21 @@ def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = Tr
     if input.dim() != 3:  # (B, *spatial) as (B, 1, 1, pixels): the loss reads pixels only
         input, target = input.flatten(1).unsqueeze(1), target.flatten(1).unsqueeze(1)
     return _KORNIA["lovasz_hinge"].lovasz_hinge_loss(input.unsqueeze(1), target)
+
+
+def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: str = LIBRARY_DEFAULT,
+                   per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
+                   ) -> torch.Tensor:
+    if classes not in (LIBRARY_DEFAULT, "all"):
+        raise NotApplicable("kornia's lovasz_softmax_loss averages over every class"
+                            " (classes='all') only")
+    if per_image not in (LIBRARY_DEFAULT, True):
+        raise NotApplicable("kornia's lovasz_softmax_loss scores each image (per_image=True)"
+                            " only")
+    if ignore_index is not None:
+        raise NotApplicable("kornia's lovasz_softmax_loss has no ignore_index")
+    if input.dim() < 3 or input.shape[1] < 2:
+        raise NotApplicable("kornia's lovasz_softmax_loss takes a batch of images with C > 1")
+    if input.dim() != 4:  # (B, C, *spatial) as (B, C, 1, pixels): the loss reads pixels only
+        input, target = input.flatten(2).unsqueeze(2), target.flatten(1).unsqueeze(1)
+    return _KORNIA["lovasz_softmax"].lovasz_softmax_loss(input, target)
