@@ -146,3 +146,17 @@ def test_every_variant_is_a_keyword_of_the_reference_that_changes_its_value(spec
 test_the_plugin_holds_a_target_to_its_variant = conformance.pytest_plugin.conformance_tests(
     dice_smoothed_as_tversky, "soft_dice_loss", conventions={"smoothing": "tversky"},
     properties=["matches_reference"], dtypes=["float64"], max_examples=20, seed=3)
+
+
+def test_torch_bce_follows_its_log_clamp_and_not_the_unclamped_formula():
+    # torch documents the clamp of each log term at -100; the unclamped formula owes inf at
+    # p = 0 against a target of 1, which the spec's edge case holds.
+    import torch.nn.functional as F
+
+    kept = check(F.binary_cross_entropy, "binary_cross_entropy", dtypes=["float64"],
+                 devices="cpu", properties=["matches_reference"], max_examples=0)
+    assert kept.ok
+    unclamped = check(F.binary_cross_entropy, "binary_cross_entropy", dtypes=["float64"],
+                      devices="cpu", properties=["matches_reference"], max_examples=0,
+                      conventions={"log_clamp": None})
+    assert not unclamped.ok and unclamped.conventions == {"log_clamp": None}

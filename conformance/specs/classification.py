@@ -36,6 +36,7 @@ from conformance.specs.transforms import (
     keep_params,
     rename_inputs,
 )
+from conformance.variants import Variant
 from reference import classification as ref
 
 
@@ -96,6 +97,10 @@ register(LossSpec(
         "Each log term is clamped at -100 (torch's documented convention), so p = 0 or 1 gives"
         " a finite loss of at most 100 * weight. Soft targets in [0, 1] are allowed."
     ),
+    variants=(Variant("log_clamp", -100.0, {
+        -100.0: "each log term clamped at -100 (torch, documented)",
+        None: "no clamp, the formula as written: inf where p is 0 or 1 against the other"
+              " label"}),),
 ))
 
 

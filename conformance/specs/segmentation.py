@@ -284,9 +284,10 @@ def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
         name=name,
         family="segmentation",
         summary=summary,
-        signature=(f"{name}(input, target, activation='softmax', "
-                   + ("form='standard', " if loss == "dice" else "")
+        signature=(f"{name}(input, target, "
                    + ("alpha=0.5, beta=0.5, " if loss == "tversky" else "")
+                   + "activation='softmax', "
+                   + ("form='standard', " if loss == "dice" else "")
                    + "smooth=0.0, include_background=True, classes='all', per_image=False,"
                    " ignore_index=None, reduction='mean')"),
         reference=fn,
