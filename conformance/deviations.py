@@ -28,6 +28,7 @@ Both are reported, so the file cannot rot silently.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -113,7 +114,11 @@ class Deviation:
 def _in_regime(spec_name: str, regime: str, failure: Failure) -> bool:
     from conformance.spec import get_spec
 
-    return bool(get_spec(spec_name).regimes[regime](failure.seen or failure.case))
+    judge = get_spec(spec_name).regimes[regime]
+    case = failure.seen or failure.case
+    if len(inspect.signature(judge).parameters) > 1:  # a regime of the dtype too
+        return bool(judge(case, failure.dtype))
+    return bool(judge(case))
 
 
 def _same(drawn: Any, wanted: Any) -> bool:

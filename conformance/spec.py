@@ -136,8 +136,9 @@ class LossSpec:
     empty: tuple[Empty, ...] = ()
     # Named input regimes (case -> in it?) a deviations entry may scope itself to with `when`
     # (every target ignored, a class absent from the target), so the rest of a cell is still
-    # checked.
-    regimes: dict[str, Callable[[Case], bool]] = field(default_factory=dict)
+    # checked. A regime that depends on the dtype (an overflow) takes it as a second argument,
+    # the dtype's name (conformance.deviations passes the failing cell's).
+    regimes: dict[str, Callable[..., bool]] = field(default_factory=dict)
     # Conventions real implementations differ on (conformance.variants), each a keyword
     # parameter of the reference; `following` holds the non-canonical ones this spec is
     # bound to (LossSpec.following_conventions), empty for the spec as declared.

@@ -27,7 +27,7 @@ from reference.classification import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
-from reference.ranking import hinge_embedding_loss, margin_ranking_loss
+from reference.ranking import hinge_embedding_loss, margin_ranking_loss, soft_margin_loss
 from reference.reduction import reduce
 from reference.regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
 from reference.segmentation import (
@@ -84,6 +84,7 @@ __all__ = [
     "soft_counts",
     "soft_dice_loss",
     "soft_jaccard_loss",
+    "soft_margin_loss",
     "softmax_focal_loss",
     "tversky_loss",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 
 from reference.reduction import check_reduction, reduce
 
-__all__ = ["hinge_embedding_loss", "margin_ranking_loss"]
+__all__ = ["hinge_embedding_loss", "margin_ranking_loss", "soft_margin_loss"]
 
 
 def _as_float(array: np.ndarray) -> np.ndarray:
@@ -95,3 +95,27 @@ def hinge_embedding_loss(
     _check_shapes("input", x, target=y)
     _check_sign_target(y)
     return reduce(np.where(y == 1, x, np.maximum(margin - x, 0.0)), reduction)
+
+
+def soft_margin_loss(
+    input: np.ndarray,
+    target: np.ndarray,
+    reduction: str = "mean",
+) -> np.ndarray:
+    """Soft margin loss (torch.nn.functional.soft_margin_loss): the logistic loss of a +-1 label.
+
+        l = log(1 + exp(-y x)),   y in {+1, -1}
+
+    the binary cross-entropy with logits of x against the label (1 + y) / 2.
+
+    Accuracy: y x is exact for y = +-1, and log(1 + e^z) is taken as logaddexp(0, z), which
+    neither overflows for a large negative margin (l = -y x + log(1 + e^(y x))) nor loses
+    the tiny loss of a large positive one (log1p of e^(-y x)).
+    """
+    check_reduction(reduction)
+    x = _as_float(input)
+    y = _as_float(target)
+    _check_shapes("input", x, target=y)
+    _check_sign_target(y)
+    return reduce(np.logaddexp(0.0, -y * x), reduction)
+

@@ -590,6 +590,18 @@ def margin_ranking_missing_parentheses(input1, input2, target, margin=0.0, reduc
     return reduce_loss((-target * input1 + input2 + margin).clamp(min=0), reduction)
 
 
+def soft_margin_weighted_positives(input, target, reduction="mean"):
+    """A positive-class weight of 2 slipped in (pos_weight habits from BCE): no longer a
+    function of the margin y x alone."""
+    loss = F.softplus(-target * input) * torch.where(target > 0, 2.0, 1.0).to(input.dtype)
+    return reduce_loss(loss, reduction)
+
+
+def soft_margin_as_bce_of_signs(input, target, reduction="mean"):
+    """The +-1 labels handed to BCE with logits as they are, instead of (1 + y) / 2."""
+    return F.binary_cross_entropy_with_logits(input, target, reduction=reduction)
+
+
 # --------------------------------------------------------------------------- boxes
 
 
@@ -970,6 +982,10 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("smooth_l1_loss", smooth_l1_le_beta, "beta0_is_l1"),
     ("huber_loss", huber_offset_without_delta, "huber_is_delta_times_smooth_l1"),
     ("margin_ranking_loss", margin_ranking_missing_parentheses, "swap_inputs_and_negate_target"),
+    ("soft_margin_loss", soft_margin_weighted_positives,
+     "negating_input_and_target_changes_nothing"),
+    ("soft_margin_loss", soft_margin_as_bce_of_signs, "equals_bce_with_logits_of_01_labels"),
+    ("soft_margin_loss", soft_margin_as_bce_of_signs, "matches_reference"),
     ("iou_loss", iou_loss_hardcoded_eps, "scale_invariant"),
     ("iou_loss", iou_loss_union_without_subtracting, "identical_boxes_give_zero"),
     ("generalized_box_iou_loss", giou_loss_penalty_sign, "giou_at_least_iou_loss"),

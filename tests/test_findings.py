@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import conformance
+from reference import ranking as ref_ranking
 from reference import segmentation as ref_seg
 
 CIOU = "complete_box_iou_loss"
@@ -500,3 +502,19 @@ def test_smp_multiclass_focal_scores_probabilities_as_p_over_one_plus_p():
     as_logits = focal(mode="multiclass")(torch.zeros(1, 2, dtype=torch.float64), target)
     assert as_logits.item() == pytest.approx(0.173287, rel=1e-5)  # (1/2)^2 log 2 per class
     assert as_probabilities.item() == pytest.approx(0.266662, rel=1e-5)  # p scored as 1/3
+
+
+# docs/findings.md 3q: torch's soft_margin_loss overflows for a large negative margin.
+def test_torch_soft_margin_loss_overflows_where_the_loss_fits():
+    x = torch.tensor([100.0], requires_grad=True)
+    out = F.soft_margin_loss(x, torch.tensor([-1.0]))
+    out.backward()
+    assert torch.isinf(out) and torch.isnan(x.grad).all()
+    assert ref_ranking.soft_margin_loss(np.array([100.0]), np.array([-1.0])) == pytest.approx(
+        100.0)
+    assert torch.isinf(F.soft_margin_loss(torch.tensor([1e4], dtype=torch.float64),
+                                          torch.tensor([-1.0], dtype=torch.float64)))
+    # Where exp(-y x) fits, it conforms: a margin of -88 in float32.
+    assert F.soft_margin_loss(torch.tensor([88.0]), torch.tensor([-1.0])).item() == (
+        pytest.approx(88.0, rel=1e-6))
+

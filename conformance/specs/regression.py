@@ -1,4 +1,5 @@
-"""Regression and ranking losses: L1, MSE, SmoothL1, Huber, margin ranking, hinge embedding.
+"""Regression and ranking losses: L1, MSE, SmoothL1, Huber, margin ranking, hinge embedding,
+soft margin.
 
 All have torch.nn.functional's calls; the tensors of a case share one shape (torch broadcasts
 with a warning, which no spec here relies on).
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 
 from conformance import domains as dom
@@ -18,6 +20,7 @@ from conformance.invalid import batch_of_one
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_element, register
 from conformance.specs.common import EMPTY_ELEMENTS, GENERIC, maybe, number, params, zero_loss
+from reference import classification as cls_ref
 from reference import ranking as rank_ref
 from reference import regression as ref
 
@@ -287,5 +290,69 @@ register(LossSpec(
     implementations=("torch.nn.functional:hinge_embedding_loss",),
     conventions="input is a distance (>= 0); target is +1 or -1.",
     gradient_domain=_hinge_on_or_off_the_kink,
+))
+
+
+@st.composite
+def _soft_margin_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape())
+    return Case({"input": draw(dom.array(shape, dom.logits())),
+                 "target": draw(dom.array(shape, SIGNS))})
+
+
+def _negate_both(case: Case) -> Case:
+    return case.with_inputs(input=-case.inputs["input"], target=-case.inputs["target"])
+
+
+def _exp_of_the_margin_overflows(case: Case, dtype: str) -> bool:
+    """Some element's exp(-y x) is past `dtype`'s largest number, though the loss, about
+    -y x, is not (float32 from a margin of -88.7, float16 from -11.1, float64 from -709.8)."""
+    largest = float(torch.finfo(getattr(torch, dtype)).max)
+    with np.errstate(over="ignore"):
+        return bool(np.any(-case.inputs["target"] * case.inputs["input"] > np.log(largest)))
+
+
+def _as_01_labels(case: Case) -> Case:
+    return case.with_inputs(target=(1.0 + case.inputs["target"]) / 2.0)
+
+
+register(LossSpec(
+    name="soft_margin_loss",
+    empty=EMPTY_ELEMENTS,
+    invalid=(batch_of_one("target"),),
+    separable=each_element,
+    family="ranking",
+    summary="log(1 + exp(-y x)): the logistic loss of a +1 / -1 label",
+    signature="soft_margin_loss(input, target, reduction='mean')",
+    reference=rank_ref.soft_margin_loss,
+    cases=_soft_margin_cases,
+    regimes={"exp_of_the_margin_overflows": _exp_of_the_margin_overflows},
+    # The loss moves with the rounding of x at slope sigma(-y x) <= 1: |x| is the scale.
+    magnitude=lambda case, loss: np.abs(loss) + np.abs(case.inputs["input"]),
+    properties=(
+        *GENERIC,
+        Relation(
+            name="negating_input_and_target_changes_nothing",
+            description="loss(-x, -y) == loss(x, y): only the margin y x matters",
+            lhs=target(_negate_both, label="loss(-x, -y)"),
+            rhs=target(label="loss(x, y)"),
+        ),
+        Relation(
+            name="equals_bce_with_logits_of_01_labels",
+            description="loss(x, y) == binary_cross_entropy_with_logits(x, (1 + y) / 2)",
+            lhs=target(label="soft_margin_loss(x, y)"),
+            rhs=reference(cls_ref.binary_cross_entropy_with_logits, transform=_as_01_labels,
+                          label="bce_with_logits(x, (1 + y) / 2)"),
+        ),
+    ),
+    edge_cases=(
+        Case({"input": np.array([0.0, 40.0, -40.0, 1.0]),
+              "target": np.array([1.0, 1.0, 1.0, -1.0])},
+             label="a zero margin, and margins of 40 both ways (loss 4e-18 and 40)"),
+        Case({"input": np.array([100.0, -100.0]), "target": np.array([-1.0, 1.0])},
+             label="margins of -100 (loss 100, which float32's exp(100) overflows on the way)"),
+    ),
+    implementations=("torch.nn.functional:soft_margin_loss",),
+    conventions="target is +1 or -1; mean = sum / number of elements.",
 ))
 

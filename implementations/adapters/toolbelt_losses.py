@@ -129,5 +129,7 @@ def balanced_binary_cross_entropy_with_logits(input: torch.Tensor, target: torch
     if input.shape[0] != 1:
         raise NotApplicable("toolbelt balances over the whole batch, the spec per sample:"
                             " they coincide for one sample")
+    # gamma is left to the library (1.0): no spec defines toolbelt's power on the weights,
+    # which it applies twice (pos_weight = beta^gamma, then pos_weight^gamma in the term).
     return _TB["balanced_bce"].balanced_binary_cross_entropy_with_logits(
-        input, target, gamma=1.0, reduction=reduction)
+        input, target, reduction=reduction)

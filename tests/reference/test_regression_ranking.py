@@ -293,6 +293,37 @@ def test_hinge_embedding_grid() -> None:
     assert_close(actual, exact, {"x": x, "y": y, "margin": margin})
 
 
+def mp_soft_margin(x, y):
+    # log(1 + e^(-y x)) at 40 digits; for -y x past ~92 the 1 is below 40 digits of e^(-y x)
+    # and log(e^(-y x) (1 + e^(y x))) is used instead, exact to the same digits.
+    z = -y * x
+    return z + mp.log1p(mp.exp(-z)) if z > 0 else mp.log1p(mp.exp(z))
+
+
+def test_soft_margin_grid() -> None:
+    x, y = columns(list(itertools.product(VALUES, SIGNS)))
+    exact = [mp_soft_margin(*v) for v in zip(to_mp(x), to_mp(y), strict=True)]
+    assert_close(ref.soft_margin_loss(x, y, reduction="none"), exact, {"x": x, "y": y})
+
+
+@HYPOTHESIS
+@given(st.lists(st.tuples(values_st, st.sampled_from(SIGNS)), min_size=1, max_size=6))
+def test_soft_margin_hypothesis(points: list[tuple[float, float]]) -> None:
+    x, y = columns(points)
+    exact = [mp_soft_margin(*v) for v in zip(to_mp(x), to_mp(y), strict=True)]
+    assert_close(ref.soft_margin_loss(x, y, reduction="none"), exact, {"x": x, "y": y})
+    assert_reduced(ref.soft_margin_loss(x, y, reduction="mean"), exact, len(points))
+
+
+def test_soft_margin_hand_values() -> None:
+    # A zero margin costs log 2; a margin of 40 costs e^-40 (to 1e-35), -40 costs 40 + e^-40.
+    x, y = np.array([0.0, 40.0, -40.0]), np.array([1.0, 1.0, 1.0])
+    actual = ref.soft_margin_loss(x, y, reduction="none")
+    assert actual[0] == pytest.approx(math.log(2.0), rel=1e-15)
+    assert actual[1] == pytest.approx(math.exp(-40.0), rel=1e-15)
+    assert actual[2] == pytest.approx(40.0, rel=1e-15)
+
+
 def test_ranking_hand_values() -> None:
     # margin_ranking, margin 1: y = 1 with x1 - x2 = 1 sits exactly at the margin: 0;
     # equal inputs: max(0, 0 + 1) = 1; y = -1 with x1 - x2 = -1: max(0, -1 + 1) = 0;
