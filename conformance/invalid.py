@@ -70,13 +70,14 @@ def label_out_of_range(target: str = "target", scores: str = "input") -> Invalid
                    RAISE_OR_NAN)
 
 
-def batch_of_one(name: str = "target") -> Invalid:
+def batch_of_one(name: str = "target", min_ndim: int = 1) -> Invalid:
     """`name` cut to its first sample along the batch axis (N >= 2): (1, ...) against (N, ...),
-    which broadcasts without a word in any elementwise arithmetic."""
+    which broadcasts without a word in any elementwise arithmetic. `min_ndim`: the fewest axes
+    an input has when it is batched (2 for class scores, whose (C,) form is one sample)."""
 
     def make(case: Case) -> Case | None:
         x = case.inputs[name]
-        if x.ndim == 0 or x.shape[0] < 2:
+        if x.ndim < max(min_ndim, 1) or x.shape[0] < 2:
             return None
         return case.with_inputs(**{name: np.array(x[:1])})
 

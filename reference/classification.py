@@ -17,6 +17,7 @@ from scipy.special import expit, log_expit
 from reference.reduction import check_reduction, reduce
 
 __all__ = [
+    "multilabel_soft_margin_loss",
     "balanced_bce_weights",
     "balanced_binary_cross_entropy_with_logits",
     "binary_cross_entropy",
@@ -236,6 +237,30 @@ def balanced_binary_cross_entropy_with_logits(
     _check_same_shape(x, y)
     loss = balanced_bce_weights(y) * _bce_with_logits(x, y)
     return reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None = None,
+    reduction: str = "mean",
+) -> np.ndarray:
+    """Multi-label soft margin loss (torch.nn.functional.multilabel_soft_margin_loss).
+
+        l_n = (1 / C) sum_c w_c * -(y_nc log sigma(x_nc) + (1 - y_nc) log sigma(-x_nc))
+
+    for scores (N, C) (or one sample, (C,)) and labels y in {0, 1} of the same shape: each
+    sample's class mean of binary cross-entropy with logits, w (C,) weighting the classes
+    (the mean still divides by C). 'none' is (N,) (0-d for one sample); mean = sum / N.
+    """
+    check_reduction(reduction)
+    x = _as_float(input)
+    y = _as_float(target)
+    _check_same_shape(x, y)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"input must be (C,) or (N, C), got shape {x.shape}")
+    w = _class_vector(weight, x.shape[-1], "weight")
+    return reduce(np.mean(w * _bce_with_logits(x, y), axis=-1), reduction)
 
 
 # ---------------------------------------------------------------------------

@@ -602,6 +602,22 @@ def soft_margin_as_bce_of_signs(input, target, reduction="mean"):
     return F.binary_cross_entropy_with_logits(input, target, reduction=reduction)
 
 
+def multilabel_positive_weight(input, target, weight=None, reduction="mean"):
+    """A positive-label weight of 2 (BCE's pos_weight) inside each class term."""
+    terms = F.binary_cross_entropy_with_logits(
+        input, target, weight=weight, reduction="none",
+        pos_weight=torch.full(input.shape[-1:], 2.0, dtype=input.dtype))
+    return reduce_loss(terms.mean(-1), reduction)
+
+
+def multilabel_class_sum(input, target, weight=None, reduction="mean"):
+    """Sums the classes where the loss averages them."""
+    terms = F.binary_cross_entropy_with_logits(input, target, reduction="none")
+    if weight is not None:
+        terms = terms * weight
+    return reduce_loss(terms.sum(-1), reduction)
+
+
 # --------------------------------------------------------------------------- boxes
 
 
@@ -986,6 +1002,10 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
      "negating_input_and_target_changes_nothing"),
     ("soft_margin_loss", soft_margin_as_bce_of_signs, "equals_bce_with_logits_of_01_labels"),
     ("soft_margin_loss", soft_margin_as_bce_of_signs, "matches_reference"),
+    ("multilabel_soft_margin_loss", multilabel_positive_weight,
+     "negated_scores_and_flipped_labels_change_nothing"),
+    ("multilabel_soft_margin_loss", multilabel_class_sum, "mean_equals_bce_with_logits_mean"),
+    ("multilabel_soft_margin_loss", multilabel_class_sum, "matches_reference"),
     ("iou_loss", iou_loss_hardcoded_eps, "scale_invariant"),
     ("iou_loss", iou_loss_union_without_subtracting, "identical_boxes_give_zero"),
     ("generalized_box_iou_loss", giou_loss_penalty_sign, "giou_at_least_iou_loss"),

@@ -518,3 +518,17 @@ def test_torch_soft_margin_loss_overflows_where_the_loss_fits():
     assert F.soft_margin_loss(torch.tensor([88.0]), torch.tensor([-1.0])).item() == (
         pytest.approx(88.0, rel=1e-6))
 
+
+def test_torch_multilabel_soft_margin_loss_broadcasts_wrong_shapes():
+    scores = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]])
+    one_row = torch.tensor([[1.0, 0.0, 0.0]])
+    assert F.multilabel_soft_margin_loss(scores, one_row, reduction="none").shape == (2,)
+    one_class = torch.tensor([0.5])
+    long_weight = torch.tensor([0.3, 0.3])
+    out = F.multilabel_soft_margin_loss(one_class, torch.tensor([1.0]), weight=long_weight,
+                                        reduction="none")
+    term = F.binary_cross_entropy_with_logits(one_class, torch.tensor([1.0]))
+    assert out.item() == pytest.approx(2 * 0.3 * term.item(), rel=1e-6)
+    with pytest.raises(RuntimeError):
+        F.multilabel_soft_margin_loss(scores, torch.zeros(2, 3), weight=torch.ones(4))
+

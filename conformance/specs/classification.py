@@ -743,3 +743,83 @@ register(LossSpec(
         " elements."
     ),
 ))
+
+
+# --------------------------------------------------------------------------- multi-label
+
+
+@st.composite
+def _multilabel_cases(draw: st.DrawFn) -> Case:
+    classes = draw(st.integers(1, 6))
+    batch = draw(st.sampled_from((0, 1, 2, 4)))  # 0: one sample, (C,)
+    shape = (batch, classes) if batch else (classes,)
+    x = draw(dom.array(shape, dom.logits()))
+    y = draw(dom.array(shape, dom.booleans()))
+    weight = draw(maybe(dom.array((classes,), dom.positive_weights())))
+    return Case({"input": x, "target": y}, params(weight=weight))
+
+
+def _multilabel_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    """|loss| plus each sample's class mean of weight * (|logit| + 1): BCE with logits moves
+    with the rounding of each logit at slope <= 1."""
+    x = case.inputs["input"]
+    w = case.params.get("weight")
+    w = np.ones(x.shape[-1]) if w is None else np.abs(w)
+    return np.abs(loss) + np.mean(w * (np.abs(x) + 1.0), axis=-1)
+
+
+def _negated_scores_flipped_labels(case: Case) -> Case:
+    return case.with_inputs(input=-case.inputs["input"], target=1.0 - case.inputs["target"])
+
+
+def _weight_broadcast(case: Case) -> Case:
+    """BCE with logits' call for the same terms: the class weight as an elementwise weight."""
+    weight = case.params.get("weight")
+    out = case.without_params("weight")
+    if weight is None:
+        return out
+    return out.with_params(weight=np.broadcast_to(weight, case.inputs["input"].shape).copy())
+
+
+register(LossSpec(
+    name="multilabel_soft_margin_loss",
+    empty=(no_samples(min_ndim=2),),
+    invalid=(batch_of_one("target", min_ndim=2), weight_too_long()),
+    separable=_each_sample,
+    family="classification",
+    summary="each sample's class mean of BCE with logits, for multi-label {0, 1} targets",
+    signature="multilabel_soft_margin_loss(input, target, weight=None, reduction='mean')",
+    reference=ref.multilabel_soft_margin_loss,
+    cases=_multilabel_cases,
+    magnitude=_multilabel_magnitude,
+    properties=(
+        *GENERIC,
+        Relation(
+            name="negated_scores_and_flipped_labels_change_nothing",
+            description="loss(-x, 1 - y) == loss(x, y): a label's two classes are symmetric",
+            lhs=target(_negated_scores_flipped_labels, label="loss(-x, 1 - y)"),
+            rhs=target(label="loss(x, y)"),
+        ),
+        Relation(
+            name="mean_equals_bce_with_logits_mean",
+            description=("'mean' is binary_cross_entropy_with_logits' mean over every (sample,"
+                         " class) with the class weight broadcast: N C terms either way"),
+            lhs=target(label="multilabel_soft_margin_loss(x, y, w, 'mean')"),
+            rhs=reference(ref.binary_cross_entropy_with_logits, transform=_weight_broadcast,
+                          label="bce_with_logits(x, y, weight=w, 'mean')"),
+            reductions=("mean",),
+        ),
+    ),
+    edge_cases=(
+        Case({"input": np.array([[0.0, 40.0, -40.0], [1e4, -1e4, 0.5]]),
+              "target": np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 1.0]])},
+             label="saturated scores, right and wrong (terms 40, 2e-18, 1e4-sized)"),
+        Case({"input": np.array([0.5, -1.0]), "target": np.array([1.0, 1.0])},
+             {"weight": np.array([2.0, 0.5])}, label="one sample (C,), weighted classes"),
+    ),
+    implementations=("torch.nn.functional:multilabel_soft_margin_loss",),
+    conventions=("l_n = mean over the C classes of w_c BCE-with-logits(x_nc, y_nc), y in {0, 1};"
+                 " the weight does not enter the class mean's denominator; 'none' is (N,),"
+                 " 0-d for one (C,) sample; mean = sum / N (NaN over a batch of 0)."),
+))
+

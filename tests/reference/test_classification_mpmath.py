@@ -719,3 +719,25 @@ def test_reduce_conventions() -> None:
     assert float(ref.reduce(values, "mean")) == 2.0
     assert float(ref.reduce(values, "mean", denominator=4.0)) == 1.5
     assert np.isnan(ref.reduce(np.zeros(0), "mean"))
+
+
+def test_multilabel_soft_margin_grid() -> None:
+    # Each sample's class mean of weighted BCE with logits, the terms from mp_bce_logits.
+    rows = [(x1, x2, y1, y2) for x1, x2 in itertools.product(LOGITS, LOGITS[::3])
+            for y1, y2 in ((0.0, 1.0), (1.0, 1.0), (0.0, 0.0))]
+    x = np.array([[r[0], r[1]] for r in rows])
+    y = np.array([[r[2], r[3]] for r in rows])
+    w = np.array([0.5, 2.0])
+    actual = ref.multilabel_soft_margin_loss(x, y, w, reduction="none")
+    for i, (x1, x2, y1, y2) in enumerate(rows):
+        exact = (mp.mpf(0.5) * mp_multilabel_term(x1, y1)
+                 + mp.mpf(2.0) * mp_multilabel_term(x2, y2)) / 2
+        assert abs(actual[i] - float(exact)) <= RTOL * abs(float(exact)) + TINY, (rows[i],)
+
+
+def mp_multilabel_term(x: float, y: float) -> mpmath.mpf:
+    """-(y log sigma(x) + (1 - y) log sigma(-x)) for y in {0, 1}: log(1 + e^(-x)) or
+    log(1 + e^x), each written so that e^t never dwarfs the 1 beyond 40 digits."""
+    t = mp.mpf(-x) if y == 1.0 else mp.mpf(x)
+    return t + mp.log1p(mp.exp(-t)) if t > 0 else mp.log1p(mp.exp(t))
+
