@@ -549,6 +549,12 @@ register(LossSpec(
               "target": np.array([[0, 1, 0]])}, label="tied errors"),
         Case({"input": np.array([[[3.0], [-1.0], [0.5]]]), "target": np.array([[2]])},
              {"classes": "all"}, label="one pixel, classes='all' (absent classes count)"),
+        # Library defaults on their own (kornia's lovasz_softmax_loss has no parameters):
+        Case({"input": np.zeros((1, 3, 1, 1)), "target": np.array([[[0]]])},
+             label="a class absent, classes left out ('present': 2/3; every class: 4/9)"),
+        Case({"input": np.array([[[[0.0, 0.0]], [[0.0, 0.0]]], [[[2.0, 2.0]], [[0.0, 0.0]]]]),
+              "target": np.array([[[0, 0]], [[1, 0]]])}, {"classes": "all"},
+             label="two images, per_image left out (the batch as one image)"),
     ),
     implementations=("implementations.segmentation:lovasz_softmax",),
     conventions=("softmax over C; per class c, errors |1[y=c] - p_c| sorted descending,"
