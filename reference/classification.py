@@ -17,7 +17,6 @@ from scipy.special import expit, log_expit
 from reference.reduction import check_reduction, reduce
 
 __all__ = [
-    "multilabel_soft_margin_loss",
     "balanced_bce_weights",
     "balanced_binary_cross_entropy_with_logits",
     "binary_cross_entropy",
@@ -26,6 +25,7 @@ __all__ = [
     "cross_entropy",
     "kl_div",
     "log_softmax",
+    "multilabel_soft_margin_loss",
     "nll_loss",
     "quality_focal_loss",
     "sigmoid_focal_loss",
