@@ -30,7 +30,7 @@ from reference.classification import (
 )
 from reference.ranking import hinge_embedding_loss, margin_ranking_loss, soft_margin_loss
 from reference.reduction import reduce
-from reference.regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
+from reference.regression import huber_loss, l1_loss, mse_loss, poisson_nll_loss, smooth_l1_loss
 from reference.segmentation import (
     dice_ce_loss,
     jaccard_index,
@@ -79,6 +79,7 @@ __all__ = [
     "multilabel_soft_margin_loss",
     "nll_loss",
     "one_hot",
+    "poisson_nll_loss",
     "quality_focal_loss",
     "reduce",
     "sigmoid_focal_loss",

@@ -93,3 +93,49 @@ def huber_loss(
     with np.errstate(over="ignore"):
         loss = np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
     return reduce(loss, reduction)
+
+
+def poisson_nll_loss(
+    input: np.ndarray,
+    target: np.ndarray,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: str = "mean",
+) -> np.ndarray:
+    """Poisson negative log-likelihood (torch.nn.functional.poisson_nll_loss).
+
+    For a count y and a predicted rate lambda, given as log lambda = x (log_input) or as
+    lambda = x:
+
+        l = exp(x) - y x                  (log_input=True)
+        l = x - y log(x + eps)            (log_input=False: eps keeps log(0) away)
+
+    the negative log of the Poisson likelihood lambda^y e^(-lambda) / y! without log y!.
+    full adds Stirling's approximation of log y!, y log y - y + log(2 pi y) / 2, where y > 1
+    only (0 at and below 1, where log 0! = log 1! = 0 and the approximation is poor).
+    mean = sum / number of elements.
+
+    Accuracy: near x = 1, log(x + eps) is log1p((x - 1) + eps), where x - 1 is exact, so a
+    count times a log that is nearly 0 keeps its digits (1 + 1e-8 rounds in float64).
+    """
+    check_reduction(reduction)
+    x = np.asarray(input, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"target shape {y.shape} must equal input shape {x.shape}")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        loss = np.exp(x) - y * x if log_input else x - y * _log_of_sum(x, eps)
+        if full:
+            above = np.where(y > 1, y, 2.0)  # any y > 1: the masked entries are never used
+            stirling = above * np.log(above) - above + 0.5 * np.log(2 * np.pi * above)
+            loss = loss + np.where(y > 1, stirling, 0.0)
+    return reduce(loss, reduction)
+
+
+def _log_of_sum(x: np.ndarray, eps: float) -> np.ndarray:
+    """log(x + eps), through log1p where x is within [0.5, 2] (Sterbenz: x - 1 is exact)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        near_one = np.abs(x - 1.0) <= 0.5
+        return np.where(near_one, np.log1p((x - 1.0) + eps), np.log(x + eps))
+

@@ -618,6 +618,20 @@ def multilabel_class_sum(input, target, weight=None, reduction="mean"):
     return reduce_loss(terms.sum(-1), reduction)
 
 
+def poisson_counts_plus_one(input, target, log_input=True, full=False, eps=1e-8,
+                            reduction="mean"):
+    """log(y + 1)-style habits: the counts shifted by one, so the best rate is y + 1."""
+    return F.poisson_nll_loss(input, target + 1, log_input=log_input, full=full, eps=eps,
+                              reduction=reduction)
+
+
+def poisson_log_input_ignored(input, target, log_input=True, full=False, eps=1e-8,
+                              reduction="mean"):
+    """Reads every input as a log-rate, whatever log_input says."""
+    return F.poisson_nll_loss(input, target, log_input=True, full=full, eps=eps,
+                              reduction=reduction)
+
+
 # --------------------------------------------------------------------------- boxes
 
 
@@ -1006,6 +1020,9 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
      "negated_scores_and_flipped_labels_change_nothing"),
     ("multilabel_soft_margin_loss", multilabel_class_sum, "mean_equals_bce_with_logits_mean"),
     ("multilabel_soft_margin_loss", multilabel_class_sum, "matches_reference"),
+    ("poisson_nll_loss", poisson_counts_plus_one, "minimum_at_the_log_of_the_target"),
+    ("poisson_nll_loss", poisson_log_input_ignored, "a_zero_count_costs_the_rate"),
+    ("poisson_nll_loss", poisson_log_input_ignored, "matches_reference"),
     ("iou_loss", iou_loss_hardcoded_eps, "scale_invariant"),
     ("iou_loss", iou_loss_union_without_subtracting, "identical_boxes_give_zero"),
     ("generalized_box_iou_loss", giou_loss_penalty_sign, "giou_at_least_iou_loss"),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from conformance import domains as dom
 from conformance.case import Case
-from conformance.elements import Uniform, Values
+from conformance.elements import Integers, Power10, Uniform, Values, mixture
 from conformance.invalid import batch_of_one
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_element, register
@@ -23,6 +23,7 @@ from conformance.specs.common import EMPTY_ELEMENTS, GENERIC, maybe, number, par
 from reference import classification as cls_ref
 from reference import ranking as rank_ref
 from reference import regression as ref
+from reference.reduction import reduce
 
 
 def _swap(case: Case) -> Case:
@@ -354,5 +355,142 @@ register(LossSpec(
     ),
     implementations=("torch.nn.functional:soft_margin_loss",),
     conventions="target is +1 or -1; mean = sum / number of elements.",
+))
+
+
+# --------------------------------------------------------------------------- Poisson NLL
+
+# Counts: zeros, small integers (a Stirling term only above 1), and rates over many decades.
+COUNTS = mixture(Values((0.0, 1.0, 2.0)), Integers(0, 20), Power10(-3.0, 4.0))
+# Log-rates: everyday values and the far ends a float32 exp still holds (e^30 = 1e13).
+LOG_RATES = mixture(dom.ordinary(-8.0, 8.0), Uniform(-30.0, 30.0), Values((0.0, -30.0, 30.0)))
+# Rates: 0 (eps keeps its log finite), tiny, everyday and large.
+RATES = mixture(Values((0.0, 1.0)), Power10(-6.0, 4.0), dom.ordinary(0.0, 10.0))
+
+
+@st.composite
+def _poisson_cases(draw: st.DrawFn) -> Case:
+    shape = draw(dom.elementwise_shape())
+    log_input = draw(maybe(st.booleans()))
+    rates = RATES if log_input is False else LOG_RATES
+    return Case({"input": draw(dom.array(shape, rates)), "target": draw(dom.array(shape, COUNTS))},
+                params(log_input=log_input, full=draw(maybe(st.booleans())),
+                       eps=draw(maybe(number((1e-8, 1e-3), 1e-10, 1e-2)))))
+
+
+def _poisson_terms(case: Case) -> np.ndarray:
+    """The terms the loss is a sum of: the rate, y times the log-rate, and Stirling's y log y
+    and y (where full)."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if case.params.get("log_input", True):
+            rate, linear = np.exp(x), y * x
+        else:
+            rate, linear = x, y * np.log(x + case.params.get("eps", 1e-8))
+        parts = [rate, linear]
+        if case.params.get("full", False):
+            parts += [np.where(y > 1, y * np.log(np.maximum(y, 1.0)), 0.0), y]
+    return np.nan_to_num(np.abs(np.stack(parts)), nan=0.0)
+
+
+def _poisson_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    """The terms cancel where the rate matches the count: their sizes are the rounding scale.
+    Without log_input, the rounding of x + eps moves its log by eps absolutely, however small
+    the log (1 + 1e-8 is 1 in float32): y times that."""
+    scale = np.abs(loss) + np.sum(_poisson_terms(case), axis=0)
+    if case.params.get("log_input", True):
+        return scale
+    return scale + np.abs(case.inputs["target"])
+
+
+def _poisson_intermediates(case: Case) -> np.ndarray:
+    """exp(x) or y x past a dtype's range (or their product with the cotangent in the
+    backward), though their difference fits, is an overflow of the formula, not of the loss.
+    Without log_input, x + eps is one too, in full: below the dtype's smallest normal (eps =
+    1e-8 added to a rate of 0 in float16 is 0, and its log -inf) the eps that keeps the log
+    finite is not there to be had."""
+    terms = _poisson_terms(case)
+    if case.params.get("log_input", True):
+        return _overflow_only(terms)
+    # The gradient 1 - y / (x + eps) holds y / (x + eps), times the cotangent.
+    shifted = case.inputs["input"] + case.params.get("eps", 1e-8)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.nan_to_num(case.inputs["target"] / np.abs(shifted), nan=0.0)
+    return np.concatenate([_overflow_only(terms).reshape(-1), _overflow_only(slope).reshape(-1),
+                           np.abs(shifted).reshape(-1)])
+
+
+def _overflow_only(terms: np.ndarray) -> np.ndarray:
+    """Twice each term (autograd multiplies it by the output's cotangent, up to 2), where that
+    is at least 1: below, only a term's overflow matters, never its underflow."""
+    doubled = 2.0 * np.abs(terms)
+    return np.where(doubled >= 1.0, doubled, 0.0)
+
+
+def _at_the_log_of_the_target(case: Case) -> Case:
+    return case.with_inputs(input=np.log(case.inputs["target"]))
+
+
+def _a_step_from_it(case: Case) -> Case:
+    """log y moved by 0.5, up and down in turn: the loss there is no lower."""
+    y = case.inputs["target"]
+    step = np.where(np.arange(y.size).reshape(y.shape) % 2 == 0, 0.5, -0.5)
+    return case.with_inputs(input=np.log(y) + step)
+
+
+def _log_rates_of_positive_counts(case: Case) -> Case:
+    y = case.inputs["target"]
+    return case.with_inputs(target=np.where(y > 0, y, 1.0)).without_params("log_input", "eps")
+
+
+def _rate_alone(input: np.ndarray, target: np.ndarray, log_input: bool = True,
+                full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> np.ndarray:
+    """What a zero count costs: the rate itself (the Stirling term is 0 there)."""
+    return reduce(np.exp(input) if log_input else np.asarray(input, float), reduction)
+
+
+register(LossSpec(
+    name="poisson_nll_loss",
+    empty=EMPTY_ELEMENTS,
+    invalid=(batch_of_one("target"),),
+    separable=each_element,
+    family="regression",
+    summary="Poisson negative log-likelihood of counts, the rate given as its log or itself",
+    signature="poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8,"
+              " reduction='mean')",
+    reference=ref.poisson_nll_loss,
+    cases=_poisson_cases,
+    magnitude=_poisson_magnitude,
+    intermediates=_poisson_intermediates,
+    properties=(
+        *(p for p in GENERIC if p != "nonnegative"),  # a likelihood without log y! can be < 0
+        Relation(
+            name="minimum_at_the_log_of_the_target",
+            description=("with log_input, loss(log y, y) <= loss(log y +- 0.5, y) elementwise:"
+                         " the rate that minimises the loss is the count"),
+            lhs=target(_at_the_log_of_the_target, label="loss(log y, y)"),
+            rhs=target(_a_step_from_it, label="loss(log y +- 0.5, y)"),
+            op="le",
+            reductions=("none",),
+            adapt=_log_rates_of_positive_counts,
+        ),
+        Relation(
+            name="a_zero_count_costs_the_rate",
+            description="loss(x, 0) is the rate: exp(x) with log_input, else x (full or not)",
+            lhs=target(label="loss(x, 0)"),
+            rhs=reference(_rate_alone, label="rate(x)"),
+            adapt=lambda c: c.with_inputs(target=np.zeros_like(c.inputs["target"])),
+        ),
+    ),
+    edge_cases=(
+        Case({"input": np.array([0.0, 1.0, -2.0, 30.0]), "target": np.array([0.0, 1.0, 5.0, 3.0])},
+             {"full": True}, label="log-rates with zero, one and Stirling counts"),
+        Case({"input": np.array([0.0, 1e-6, 2.0]), "target": np.array([3.0, 0.0, 2.0])},
+             {"log_input": False}, label="rates at 0 (eps keeps the log finite) and at the count"),
+    ),
+    implementations=("torch.nn.functional:poisson_nll_loss",),
+    conventions=("l = exp(x) - y x (log_input) or x - y log(x + eps); full adds y log y - y +"
+                 " log(2 pi y) / 2 where y > 1 only; no log y! otherwise, so the loss can be"
+                 " negative; mean = sum / number of elements."),
 ))
 

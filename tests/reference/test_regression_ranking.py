@@ -324,6 +324,32 @@ def test_soft_margin_hand_values() -> None:
     assert actual[2] == pytest.approx(40.0, rel=1e-15)
 
 
+def mp_poisson(x, y, log_input: bool, full: bool, eps: float):
+    rate = mp.exp(x) if log_input else x
+    loss = rate - y * (x if log_input else mp.log(x + mp.mpf(eps)))
+    if full and y > 1:
+        loss += y * mp.log(y) - y + mp.log(2 * mp.pi * y) / 2
+    return loss
+
+
+@pytest.mark.parametrize("log_input", [True, False])
+@pytest.mark.parametrize("full", [False, True])
+def test_poisson_nll_grid(log_input: bool, full: bool) -> None:
+    # Log-rates to +-30, rates from 0 to 1e4; counts 0, 1, fractions and Stirling's y > 1.
+    inputs = (-30.0, -2.0, 0.0, 0.5, 1.0, 3.0, 30.0) if log_input else (
+        0.0, 1e-6, 0.5, 1.0, 2.0, 7.0, 1e4)
+    counts = (0.0, 0.5, 1.0, 1.5, 2.0, 7.0, 1e4)
+    x, y = columns(list(itertools.product(inputs, counts)))
+    exact = [mp_poisson(a, b, log_input, full, 1e-8)
+             for a, b in zip(to_mp(x), to_mp(y), strict=True)]
+    actual = ref.poisson_nll_loss(x, y, log_input, full, reduction="none")
+    # exp(x) - y x and x - y log(x + eps) subtract: 16 ulps of the larger term as allowance.
+    want = np.array([float(v) for v in exact])
+    terms = np.abs(np.exp(x) if log_input else x) + np.abs(y * (x if log_input else np.log(
+        x + 1e-8))) + (np.abs(y * np.log(np.maximum(y, 1.0))) + y if full else 0.0)
+    assert np.all(np.abs(actual - want) <= RTOL * np.abs(want) + 16 * 2.0**-52 * terms + TINY)
+
+
 def test_ranking_hand_values() -> None:
     # margin_ranking, margin 1: y = 1 with x1 - x2 = 1 sits exactly at the margin: 0;
     # equal inputs: max(0, 0 + 1) = 1; y = -1 with x1 - x2 = -1: max(0, -1 + 1) = 0;
