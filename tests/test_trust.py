@@ -349,3 +349,22 @@ def test_a_softmax_focal_backward_that_overflows_float16_is_outside_its_domain()
     assert recheck(softmax_focal_loss, spec, "gradient_matches_reference",
                    {"input": x.detach().float(), "target": y}, {"gamma": 5.0},
                    verbose=False) is None
+
+
+def test_a_multilabel_class_term_that_overflows_float16_is_outside_its_domain():
+    # Soak, seed 2 (2026-12-02): a weight of 6.6 on a logit of -1e4 against label 1 makes a
+    # class term of 6.6e4, past float16's range, before the class mean (2.2e4) that fits.
+    import torch.nn.functional as F
+
+    x = torch.tensor([0.0, 0.0, -10000.0], dtype=torch.float16)
+    y = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float16)
+    w = torch.tensor([1.0, 1.0, 6.61328125], dtype=torch.float16)
+    assert torch.isinf(F.multilabel_soft_margin_loss(x, y, weight=w, reduction="none"))
+    case = Case({"input": x.double().numpy(), "target": y.double().numpy()},
+                {"weight": w.double().numpy()})
+    spec = get_spec("multilabel_soft_margin_loss")
+    assert "range" in spec.outside_domain(case, torch.float16)
+    assert spec.outside_domain(case, torch.float32) is None
+    assert recheck(F.multilabel_soft_margin_loss, spec, "matches_reference",
+                   {"input": x.float(), "target": y.float()}, {"weight": w.float()},
+                   verbose=False) is None

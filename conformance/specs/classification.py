@@ -768,6 +768,19 @@ def _multilabel_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
     return np.abs(loss) + np.mean(w * (np.abs(x) + 1.0), axis=-1)
 
 
+def _multilabel_intermediates(case: Case) -> np.ndarray:
+    """Each weighted class term w_c BCE_c and each sample's sum of them, before the class mean
+    divides by C (and twice, for the backward's cotangent): past a dtype's range they overflow
+    though the mean fits (float16: weight 6.6 on a logit of -1e4 is 6.6e4). Only overflow
+    matters: a value below 1 is reported as 0."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    w = case.params.get("weight")
+    w = np.ones(x.shape[-1]) if w is None else np.abs(w)
+    terms = 2.0 * w * np.abs(ref.binary_cross_entropy_with_logits(x, y, reduction="none"))
+    parts = np.concatenate([terms.reshape(-1), np.sum(terms, axis=-1).reshape(-1)])
+    return np.where(parts >= 1.0, parts, 0.0)
+
+
 def _negated_scores_flipped_labels(case: Case) -> Case:
     return case.with_inputs(input=-case.inputs["input"], target=1.0 - case.inputs["target"])
 
@@ -792,6 +805,7 @@ register(LossSpec(
     reference=ref.multilabel_soft_margin_loss,
     cases=_multilabel_cases,
     magnitude=_multilabel_magnitude,
+    intermediates=_multilabel_intermediates,
     properties=(
         *GENERIC,
         Relation(
@@ -820,6 +834,9 @@ register(LossSpec(
     implementations=("torch.nn.functional:multilabel_soft_margin_loss",),
     conventions=("l_n = mean over the C classes of w_c BCE-with-logits(x_nc, y_nc), y in {0, 1};"
                  " the weight does not enter the class mean's denominator; 'none' is (N,),"
-                 " 0-d for one (C,) sample; mean = sum / N (NaN over a batch of 0)."),
+                 " 0-d for one (C,) sample; mean = sum / N (NaN over a batch of 0). A case"
+                 " whose weighted class terms or their sum (twice, for the backward) exceed"
+                 " the dtype's range is outside its domain: the formula overflows before the"
+                 " mean."),
 ))
 

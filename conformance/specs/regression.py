@@ -439,8 +439,11 @@ def _a_step_from_it(case: Case) -> Case:
 
 
 def _log_rates_of_positive_counts(case: Case) -> Case:
-    y = case.inputs["target"]
-    return case.with_inputs(target=np.where(y > 0, y, 1.0)).without_params("log_input", "eps")
+    """log_input (the default) on positive counts; a drawn rate (log_input=False, up to 1e4)
+    clipped to a log-rate whose exp the case still holds (the sides replace it anyway)."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    return case.with_inputs(input=np.clip(x, -30.0, 30.0), target=np.where(y > 0, y, 1.0)
+                            ).without_params("log_input", "eps")
 
 
 def _rate_alone(input: np.ndarray, target: np.ndarray, log_input: bool = True,
