@@ -48,7 +48,8 @@ UNDEFINED_REFERENCE = "undefined reference (NaN or inf, not declared): a gap in 
 
 @dataclass(frozen=True)
 class LossSpec:
-    """Everything the engine knows about one loss.
+    """Everything the engine knows about one loss. Adding one (what a spec owes, the traps, a
+    worked example): docs/adding-a-loss.md.
 
     name:            the spec's name (what users pass as `spec=`).
     signature:       the canonical call, exactly torch.nn.functional's / torchvision.ops' where
