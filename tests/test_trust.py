@@ -368,3 +368,27 @@ def test_a_multilabel_class_term_that_overflows_float16_is_outside_its_domain():
     assert recheck(F.multilabel_soft_margin_loss, spec, "matches_reference",
                    {"input": x.float(), "target": y.float()}, {"weight": w.float()},
                    verbose=False) is None
+
+
+def test_boxes_too_small_for_their_coordinates_are_not_judged_for_their_pull():
+    # A default-profile run (2026-12-02): boxes one float32 ulp wide at x = 8260, moved apart
+    # by half a side in float64, touch once rounded, and their centres round together:
+    # torchvision's DIoU gradient along the offset is exactly 0 there, as any float32
+    # computation's may be. Such pairs are outside the property; the others are judged.
+    from conformance.specs.boxes import RESOLUTION, _resolved_apart
+
+    b1 = np.array([[8260.0634765625, 8260.0634765625, 8260.064453125, 8260.064453125],
+                   [-0.05, -0.05, 0.05, 0.05]])
+    b2 = np.array([[8260.064453125, 8260.064453125, 8260.0654296875, 8260.0654296875],
+                   [0.1, 0.1, 0.2, 0.2]])
+    offset = (b2[:, :2] + b2[:, 2:] - b1[:, :2] - b1[:, 2:]) / 2
+    assert _resolved_apart(b1, b2, offset, torch.float32).tolist() == [False, True]
+    assert not _resolved_apart(b1[:1], b2[:1], offset[:1], torch.float32).any()
+    assert "64 of its ulps" in RESOLUTION
+    from implementations.boxes import distance_box_iou_loss
+
+    x1 = torch.tensor(b1, dtype=torch.float32)
+    x2 = torch.tensor(b2, dtype=torch.float32)
+    assert recheck(distance_box_iou_loss, "distance_box_iou_loss",
+                   "disjoint_gradient_pulls_boxes_together", {"boxes1": x1, "boxes2": x2},
+                   {"eps": 1e-7}, verbose=False) is None

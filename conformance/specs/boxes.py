@@ -34,7 +34,7 @@ from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Integers, Law, Power10, Uniform
 from conformance.empty import no_boxes
-from conformance.guard import PropertyFailure, gradient
+from conformance.guard import OutsideDomain, PropertyFailure, gradient
 from conformance.invalid import inverted_box
 from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
@@ -211,6 +211,23 @@ def _separated(case: Case) -> Case:
     return case.with_inputs(boxes1=b1, boxes2=np.stack([x0, y0, x0 + w2, y0 + h2], axis=-1))
 
 
+RESOLUTION = ("no pair is disjoint once rounded, with centres far enough apart for the dtype"
+              " to tell (64 of its ulps at the coordinates' size)")
+
+
+def _resolved_apart(b1: np.ndarray, b2: np.ndarray, offset: np.ndarray,
+                    dtype: torch.dtype) -> np.ndarray:
+    """The pairs this property judges, on the rounded case: still disjoint (moved apart by
+    half a side in float64, a box one ulp wide at x = 8260 touches its neighbour once rounded
+    to float32), and with centres at least 64 ulps of the coordinates' size apart. Closer
+    centres round to the same value in the dtype ((x1 + x2) / 2 of a one-ulp box), and no
+    correct computation there can say which way the boxes lie."""
+    apart = (b2[..., 0] > b1[..., 2]) & (b2[..., 1] > b1[..., 3])
+    size = np.maximum(np.max(np.abs(b1), axis=-1), np.max(np.abs(b2), axis=-1))
+    ulp = torch.finfo(dtype).eps * np.maximum(size, torch.finfo(dtype).tiny)
+    return apart & (np.hypot(offset[..., 0], offset[..., 1]) >= 64 * ulp)
+
+
 class DisjointGradientPullsTogether(Property):
     name = "disjoint_gradient_pulls_boxes_together"
     description = ("for disjoint boxes IoU's gradient is 0, but this loss's gradient must still"
@@ -220,15 +237,18 @@ class DisjointGradientPullsTogether(Property):
         return _separated(case).with_params(eps=1e-7)
 
     def check(self, ctx: Context, case: Case) -> float:
+        b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
+        offset = (b2[..., :2] + b2[..., 2:] - b1[..., :2] - b1[..., 2:]) / 2
+        judged = _resolved_apart(b1, b2, offset, ctx.dtype)
+        if not np.any(judged):
+            raise OutsideDomain(RESOLUTION)
         loss, args, _ = ctx.target(case, ctx.dtype, ctx.device, grad_inputs=("boxes1",),
                                    reduction="sum")
         grad = gradient(loss, args[0], ctx.target.timeout)
-        b1, b2 = case.inputs["boxes1"], case.inputs["boxes2"]
-        offset = (b2[..., :2] + b2[..., 2:] - b1[..., :2] - b1[..., 2:]) / 2
         direction = np.concatenate([offset, offset], axis=-1)  # translate the whole box
         g = grad.detach().to("cpu", torch.float64).numpy()
         slope = np.sum(g * direction, axis=-1)
-        bad = ~np.isfinite(slope) | (slope >= 0)
+        bad = judged & (~np.isfinite(slope) | (slope >= 0))
         if np.any(bad):
             i = tuple(int(k) for k in np.argwhere(np.atleast_1d(bad))[0])
             raise PropertyFailure(
