@@ -111,7 +111,7 @@ def compare(
         # The common case, both sides finite everywhere (inf - x is never finite): nothing to
         # classify, every element is judged by its ratio alone.
         problems = None
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             ratio = np.where(err == 0, 0.0, err / allowed)
         # As nan_to_num(ratio, nan=inf) has it, for less: an error over 0 allowed is huge.
         ratio = np.where(np.isnan(ratio), np.inf, np.minimum(ratio, _HUGE))

@@ -28,9 +28,23 @@ from reference.classification import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
-from reference.ranking import hinge_embedding_loss, margin_ranking_loss, soft_margin_loss
+from reference.ranking import (
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    soft_margin_loss,
+)
 from reference.reduction import reduce
-from reference.regression import huber_loss, l1_loss, mse_loss, poisson_nll_loss, smooth_l1_loss
+from reference.regression import (
+    gaussian_nll_loss,
+    gaussian_variance,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    poisson_nll_loss,
+    smooth_l1_loss,
+)
 from reference.segmentation import (
     dice_ce_loss,
     jaccard_index,
@@ -61,6 +75,8 @@ __all__ = [
     "dice_ce_loss",
     "distance_box_iou",
     "distance_box_iou_loss",
+    "gaussian_nll_loss",
+    "gaussian_variance",
     "generalized_box_iou",
     "generalized_box_iou_loss",
     "hinge_embedding_loss",
@@ -76,6 +92,8 @@ __all__ = [
     "lovasz_softmax",
     "margin_ranking_loss",
     "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
     "nll_loss",
     "one_hot",

@@ -16,7 +16,15 @@ import numpy as np
 
 from reference.reduction import check_reduction, reduce
 
-__all__ = ["huber_loss", "l1_loss", "mse_loss", "smooth_l1_loss"]
+__all__ = [
+    "gaussian_nll_loss",
+    "gaussian_variance",
+    "huber_loss",
+    "l1_loss",
+    "mse_loss",
+    "poisson_nll_loss",
+    "smooth_l1_loss",
+]
 
 
 def _distance(input: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -139,3 +147,57 @@ def _log_of_sum(x: np.ndarray, eps: float) -> np.ndarray:
         near_one = np.abs(x - 1.0) <= 0.5
         return np.where(near_one, np.log1p((x - 1.0) + eps), np.log(x + eps))
 
+
+
+def gaussian_variance(input: np.ndarray, var: np.ndarray | float) -> np.ndarray:
+    """var laid out against input as torch.nn.functional.gaussian_nll_loss accepts it: a
+    number for every element; one per element (heteroscedastic); input's shape without its
+    last axis, or with one axis of length 1 (homoscedastic along it). Negative entries and
+    any other shape raise."""
+    x = np.asarray(input, dtype=np.float64)
+    v = np.asarray(var, dtype=np.float64)
+    if np.any(v < 0):
+        raise ValueError("var has negative entries")
+    if v.ndim == 0 or v.shape == x.shape:
+        return np.broadcast_to(v, x.shape)
+    if v.shape == x.shape[:-1]:
+        return np.broadcast_to(v[..., None], x.shape)
+    # One axis where var has length 1 and the input does not: broadcast along it.
+    mismatched = [b for a, b in zip(x.shape, v.shape, strict=False) if a != b]
+    if v.ndim == x.ndim and mismatched == [1]:
+        return np.broadcast_to(v, x.shape)
+    raise ValueError(f"var of shape {v.shape} does not fit input of shape {x.shape}")
+
+
+def gaussian_nll_loss(
+    input: np.ndarray,
+    target: np.ndarray,
+    var: np.ndarray | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> np.ndarray:
+    """Gaussian negative log-likelihood (torch.nn.functional.gaussian_nll_loss).
+
+    For a target y drawn from a normal distribution of predicted mean x and variance v:
+
+        l = (log max(v, eps) + (x - y)^2 / max(v, eps)) / 2   (+ log(2 pi) / 2 where full)
+
+    the negative log of the density exp(-(x - y)^2 / 2v) / sqrt(2 pi v), with v clamped
+    from below at eps (torch clamps; it does not add eps). v is laid out as
+    `gaussian_variance` says. 'none' has input's shape; mean = sum / number of elements.
+
+    Accuracy: x - y is one rounding and nothing after it cancels except log v against
+    (x - y)^2 / v, whose sizes are the error scale.
+    """
+    check_reduction(reduction)
+    x = np.asarray(input, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"target shape {y.shape} must equal input shape {x.shape}")
+    v = np.maximum(gaussian_variance(x, var), eps)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # eps = 0 at v = 0
+        loss = 0.5 * (np.log(v) + (x - y) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * np.log(2 * np.pi)
+    return reduce(loss, reduction)

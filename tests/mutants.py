@@ -8,6 +8,7 @@ seed documents).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import torch
@@ -632,6 +633,92 @@ def poisson_log_input_ignored(input, target, log_input=True, full=False, eps=1e-
                               reduction=reduction)
 
 
+def gaussian_unhalved_error(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """(log v) / 2 + (x - y)^2 / v: the one-half dropped from the squared term."""
+    v = (var if isinstance(var, torch.Tensor) else torch.full_like(input, var)).clamp(min=eps)
+    if v.shape != input.shape and v.shape == input.shape[:-1]:
+        v = v.unsqueeze(-1)
+    loss = 0.5 * torch.log(v) + (input - target) ** 2 / v
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return reduce_loss(loss, reduction)
+
+
+def gaussian_full_log_two_pi(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """full adds log(2 pi), not its half."""
+    loss = F.gaussian_nll_loss(input, target, var, eps=eps, reduction="none")
+    if full:
+        loss = loss + math.log(2 * math.pi)
+    return reduce_loss(loss, reduction)
+
+
+def gaussian_eps_added(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """eps added to the variance, as F.gaussian_nll_loss's docstring words it, not clamped."""
+    return F.gaussian_nll_loss(input, target, var + eps, full=full, eps=0.0,
+                               reduction=reduction)
+
+
+def gaussian_clamp_stops_gradient(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """A differentiable clamp: below eps the variance's gradient is 0, where the spec (and
+    torch's documentation) passes it through."""
+    if not isinstance(var, torch.Tensor):
+        return F.gaussian_nll_loss(input, target, var, full=full, eps=eps, reduction=reduction)
+    clamped = var.clamp(min=eps)
+    return F.gaussian_nll_loss(input, target, clamped, full=full, eps=0.0,
+                               reduction=reduction)
+
+
+def multi_margin_counts_the_target_class(input, target, p=1, margin=1.0, weight=None,
+                                         reduction="mean"):
+    """The sum runs over every class, the target's own included: max(0, margin)^p more."""
+    loss = F.multi_margin_loss(input, target, p=p, margin=margin, weight=weight,
+                               reduction="none")
+    w = 1.0 if weight is None else weight[target]
+    return reduce_loss(loss + w * max(margin, 0.0) ** p / input.shape[-1], reduction)
+
+
+def multi_margin_weight_inside(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """torch's documented formula: the weight inside the power (weight_placement='inside')."""
+    x = input if input.dim() == 2 else input.unsqueeze(0)
+    y = target.reshape(-1)
+    w = torch.ones(x.shape[1], dtype=x.dtype) if weight is None else weight
+    own = x.gather(1, y[:, None])
+    hinge = (w[y][:, None] * (margin - own + x)).clamp(min=0) ** p
+    hinge = hinge.scatter(1, y[:, None], 0.0)
+    loss = hinge.sum(1) / x.shape[1]
+    return reduce_loss(loss if input.dim() == 2 else loss[0], reduction)
+
+
+def multi_margin_clamped_scores(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """Scores clamped to [-100, 100] "for stability": no longer a function of differences."""
+    return F.multi_margin_loss(input.clamp(-100, 100), target, p=p, margin=margin,
+                               weight=weight, reduction=reduction)
+
+
+def multilabel_margin_counts_listed_classes(input, target, reduction="mean"):
+    """Every other class counts against a listed one, listed classes included."""
+    x = input if input.dim() == 2 else input.unsqueeze(0)
+    y = target if target.dim() == 2 else target.unsqueeze(0)
+    listed = (y == -1).cumsum(1) == 0
+    own = x.gather(1, y.clamp(min=0))
+    hinge = (1 - own[:, :, None] + x[:, None, :]).clamp(min=0)
+    same = torch.arange(x.shape[1])[None, None, :] == y.clamp(min=0)[:, :, None]
+    loss = (hinge * (listed[:, :, None] & ~same)).sum((1, 2)) / x.shape[1]
+    return reduce_loss(loss if input.dim() == 2 else loss[0], reduction)
+
+
+def multilabel_margin_clamped_scores(input, target, reduction="mean"):
+    """Scores clamped to [-100, 100]: no longer a function of differences."""
+    return F.multilabel_margin_loss(input.clamp(-100, 100), target, reduction=reduction)
+
+
+def multilabel_margin_skips_minus_one(input, target, reduction="mean"):
+    """-1 read as 'skip this entry' instead of 'the list ends here'."""
+    y = target.clone()
+    kept = y.sort(dim=-1, descending=True, stable=True).values  # listed first, -1s last
+    return F.multilabel_margin_loss(input, kept, reduction=reduction)
+
+
 # --------------------------------------------------------------------------- boxes
 
 
@@ -1023,6 +1110,17 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("poisson_nll_loss", poisson_counts_plus_one, "minimum_at_the_log_of_the_target"),
     ("poisson_nll_loss", poisson_log_input_ignored, "a_zero_count_costs_the_rate"),
     ("poisson_nll_loss", poisson_log_input_ignored, "matches_reference"),
+    ("gaussian_nll_loss", gaussian_unhalved_error, "half_squared_error_at_unit_variance"),
+    ("gaussian_nll_loss", gaussian_full_log_two_pi, "full_adds_half_log_two_pi"),
+    ("gaussian_nll_loss", gaussian_eps_added, "matches_reference"),
+    ("gaussian_nll_loss", gaussian_clamp_stops_gradient, "gradient_matches_reference"),
+    ("multi_margin_loss", multi_margin_counts_the_target_class, "zero_when_every_margin_is_met"),
+    ("multi_margin_loss", multi_margin_weight_inside, "matches_reference"),
+    ("multi_margin_loss", multi_margin_clamped_scores, "logit_shift_invariance"),
+    ("multilabel_margin_loss", multilabel_margin_counts_listed_classes,
+     "zero_when_every_margin_is_met"),
+    ("multilabel_margin_loss", multilabel_margin_clamped_scores, "logit_shift_invariance"),
+    ("multilabel_margin_loss", multilabel_margin_skips_minus_one, "matches_reference"),
     ("iou_loss", iou_loss_hardcoded_eps, "scale_invariant"),
     ("iou_loss", iou_loss_union_without_subtracting, "identical_boxes_give_zero"),
     ("generalized_box_iou_loss", giou_loss_penalty_sign, "giou_at_least_iou_loss"),

@@ -532,3 +532,46 @@ def test_torch_multilabel_soft_margin_loss_broadcasts_wrong_shapes():
     with pytest.raises(RuntimeError):
         F.multilabel_soft_margin_loss(scores, torch.zeros(2, 3), weight=torch.ones(4))
 
+
+
+# docs/findings.md 3r: multi_margin_loss and multilabel_margin_loss reduce an empty batch from
+# uninitialized memory. One call may happen to find a 0 there; of 100 calls of each, 97 to 98
+# returned something else in every process tried, so all 200 being 0 does not happen by luck.
+def test_torch_class_margin_losses_reduce_an_empty_batch_from_uninitialized_memory():
+    scores = torch.zeros(0, 3)
+    sums = [F.multi_margin_loss(scores, torch.zeros(0, dtype=torch.long), reduction="sum")
+            for _ in range(100)]
+    sums += [F.multilabel_margin_loss(scores, torch.zeros(0, 3, dtype=torch.long),
+                                      reduction="sum") for _ in range(100)]
+    assert any(value.item() != 0.0 for value in sums)  # a sum over nothing is 0
+    assert ref_ranking.multi_margin_loss(np.zeros((0, 3)), np.zeros(0, dtype=np.int64),
+                                         reduction="sum") == 0.0
+
+
+def test_torch_multi_margin_loss_weighs_the_powered_hinge():
+    scores = torch.tensor([[0.1, 0.2, 0.4, 0.8]], dtype=torch.float64)
+    weight = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    out = F.multi_margin_loss(scores, torch.tensor([3]), p=2, weight=weight)
+    assert out.item() == pytest.approx(0.61, rel=1e-12)
+    x, w = scores.numpy(), weight.numpy()
+    assert float(ref_ranking.multi_margin_loss(x, np.array([3]), 2, weight=w)) == (
+        pytest.approx(0.61, rel=1e-12))
+    assert float(ref_ranking.multi_margin_loss(x, np.array([3]), 2, weight=w,
+                                               weight_placement="inside")) == (
+        pytest.approx(2.44, rel=1e-12))
+
+
+def test_torch_gaussian_nll_loss_passes_the_gradient_through_the_clamp():
+    var = torch.tensor([0.0, 4.0], dtype=torch.float64, requires_grad=True)
+    out = F.gaussian_nll_loss(torch.zeros(2, dtype=torch.float64),
+                              torch.tensor([0.0, 1.0], dtype=torch.float64), var,
+                              eps=1e-6, reduction="sum")
+    out.backward()
+    # d/dv (log v + d^2 / v) / 2 = (1 / v - d^2 / v^2) / 2: at v = 0 (clamped to eps) and
+    # d = 0 it is 1 / (2 eps) = 5e5, where a clamp autograd could see would give 0; at v = 4,
+    # d = 1, (1 / 4 - 1 / 16) / 2.
+    assert var.grad[0].item() == pytest.approx(5e5, rel=1e-9)
+    assert var.grad[1].item() == pytest.approx(0.5 * (0.25 - 1.0 / 16), rel=1e-12)
+    # The value uses the clamped variance.
+    assert out.item() == pytest.approx(0.5 * math.log(1e-6) + 0.5 * (math.log(4.0) + 0.25),
+                                       rel=1e-12)

@@ -32,7 +32,10 @@ class Side:
     transform: CaseMap = _identity
     reference: Callable[..., np.ndarray] | None = None  # None: the spec's own reference
     label: str = ""
-    output: Callable[[np.ndarray], np.ndarray] = np.asarray  # e.g. a transpose
+    # A rearrangement of the output's elements (a transpose): it applies to their allowed
+    # errors too, so it must not change a value.
+    output: Callable[[np.ndarray], np.ndarray] = np.asarray
+    plus: float = 0.0  # a constant the side's values are owed to differ by (not its error)
 
     @property
     def is_the_spec(self) -> bool:
@@ -58,8 +61,9 @@ class Side:
         """The side's values on its case (`at`) and their allowed error."""
         if self.on_target:
             values, allowed = ctx.values(mapped, reduction), ctx.allowed(mapped, reduction)
-            return self.output(values), self.output(allowed)
-        values = self.output(ctx.spec.call_reference(mapped, reduction, self.reference))
+            return self.output(values) + self.plus, self.output(allowed)
+        values = self.output(ctx.spec.call_reference(mapped, reduction, self.reference)
+                             ) + self.plus
         return values, np.zeros_like(values)
 
 
@@ -67,8 +71,9 @@ def target(
     transform: CaseMap = _identity,
     label: str = "target",
     output: Callable[[np.ndarray], np.ndarray] = np.asarray,
+    plus: float = 0.0,
 ) -> Side:
-    return Side(True, transform, None, label, output)
+    return Side(True, transform, None, label, output, plus)
 
 
 def reference(

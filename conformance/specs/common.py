@@ -53,3 +53,20 @@ def zero_loss(input: np.ndarray, *_: object, reduction: str | None = None,
               **__: object) -> np.ndarray:
     """The reference of a loss that is 0: elementwise zeros, or a 0-d zero once reduced."""
     return np.zeros(np.shape(input)) if reduction in ("none", None) else np.zeros(())
+
+
+def near_a_kink(z: np.ndarray, *scales: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Where a hinge's argument z, a sum of these terms, is nonzero but closer to 0 than a
+    low-precision dtype resolves, and the band's half-width. 1 - 1.000000823 is -8e-7 in
+    float64 and 0 in bfloat16: the target lands on the kink the reference is 8e-7 away from,
+    out of the finite differences' reach. The band is 1e-2 of the terms' size, above
+    bfloat16's eps (2^-8) and the differences' first step (1e-3)."""
+    size = np.maximum.reduce([np.ones_like(z), *(np.abs(s) * np.ones_like(z) for s in scales)])
+    return (z != 0) & (np.abs(z) < 1e-2 * size), 1e-2 * size
+
+
+def overflow_only(terms: np.ndarray) -> np.ndarray:
+    """Twice each term (autograd multiplies it by the output's cotangent, up to 2), where that
+    is at least 1: below, only a term's overflow matters, never its underflow."""
+    doubled = 2.0 * np.abs(terms)
+    return np.where(doubled >= 1.0, doubled, 0.0)

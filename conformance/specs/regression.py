@@ -16,10 +16,20 @@ from hypothesis import strategies as st
 from conformance import domains as dom
 from conformance.case import Case
 from conformance.elements import Integers, Power10, Uniform, Values, mixture
-from conformance.invalid import batch_of_one
+from conformance.invalid import Invalid, batch_of_one
 from conformance.properties.relation import Relation, reference, target
 from conformance.spec import LossSpec, each_element, register
-from conformance.specs.common import EMPTY_ELEMENTS, GENERIC, maybe, number, params, zero_loss
+from conformance.specs.common import (
+    EMPTY_ELEMENTS,
+    GENERIC,
+    choice,
+    maybe,
+    near_a_kink,
+    number,
+    overflow_only,
+    params,
+    zero_loss,
+)
 from reference import classification as cls_ref
 from reference import ranking as rank_ref
 from reference import regression as ref
@@ -200,23 +210,13 @@ def _ranking_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
     return np.abs(loss) + np.abs(x1) + np.abs(x2) + abs(case.params.get("margin", 0.0))
 
 
-def _resolvable(z: np.ndarray, *scales: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """Where a hinge's argument z, a sum of these terms, is nonzero but closer to 0 than a
-    low-precision dtype resolves, and the band's half-width. 1 - 1.000000823 is -8e-7 in
-    float64 and 0 in bfloat16: the target lands on the kink the reference is 8e-7 away from,
-    out of the finite differences' reach. The band is 1e-2 of the terms' size, above
-    bfloat16's eps (2^-8) and the differences' first step (1e-3)."""
-    size = np.maximum.reduce([np.ones_like(z), *(np.abs(s) * np.ones_like(z) for s in scales)])
-    return (z != 0) & (np.abs(z) < 1e-2 * size), 1e-2 * size
-
-
 def _ranking_on_or_off_the_kink(case: Case) -> Case:
     """Moves x2 so that each pair's hinge argument margin - y (x1 - x2) is exactly 0 (the
     spec's subgradient interval applies) or farther from 0 than every dtype resolves."""
     x1, x2, y = case.inputs["input1"], case.inputs["input2"], case.inputs["target"]
     margin = case.params.get("margin", 0.0)
     z = margin - y * (x1 - x2)
-    near, band = _resolvable(z, x1, x2, margin)
+    near, band = near_a_kink(z, x1, x2, margin)
     # x2 + y d moves z by d (y^2 = 1), away from 0 on the side it was on.
     return case.with_inputs(input2=np.where(near, x2 + y * np.sign(z) * 2 * band, x2))
 
@@ -265,10 +265,10 @@ def _hinge_cases(draw: st.DrawFn) -> Case:
 
 def _hinge_on_or_off_the_kink(case: Case) -> Case:
     """Moves a dissimilar pair's distance x off the kink x = margin where no dtype can tell
-    it from the kink (see `_resolvable`); past the margin, so that it stays a distance."""
+    it from the kink (see `near_a_kink`); past the margin, so that it stays a distance."""
     x, y = case.inputs["input"], case.inputs["target"]
     margin = case.params.get("margin", 1.0)
-    near, band = _resolvable(margin - x, x, margin)
+    near, band = near_a_kink(margin - x, x, margin)
     return case.with_inputs(input=np.where(near & (y < 0), margin + 2 * band, x))
 
 
@@ -411,20 +411,13 @@ def _poisson_intermediates(case: Case) -> np.ndarray:
     finite is not there to be had."""
     terms = _poisson_terms(case)
     if case.params.get("log_input", True):
-        return _overflow_only(terms)
+        return overflow_only(terms)
     # The gradient 1 - y / (x + eps) holds y / (x + eps), times the cotangent.
     shifted = case.inputs["input"] + case.params.get("eps", 1e-8)
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = np.nan_to_num(case.inputs["target"] / np.abs(shifted), nan=0.0)
-    return np.concatenate([_overflow_only(terms).reshape(-1), _overflow_only(slope).reshape(-1),
+    return np.concatenate([overflow_only(terms).reshape(-1), overflow_only(slope).reshape(-1),
                            np.abs(shifted).reshape(-1)])
-
-
-def _overflow_only(terms: np.ndarray) -> np.ndarray:
-    """Twice each term (autograd multiplies it by the output's cotangent, up to 2), where that
-    is at least 1: below, only a term's overflow matters, never its underflow."""
-    doubled = 2.0 * np.abs(terms)
-    return np.where(doubled >= 1.0, doubled, 0.0)
 
 
 def _at_the_log_of_the_target(case: Case) -> Case:
@@ -497,3 +490,171 @@ register(LossSpec(
                  " negative; mean = sum / number of elements."),
 ))
 
+
+
+# --------------------------------------------------------------------------- Gaussian NLL
+
+# Variances: 0 and values under the default eps (clamped), tiny to large, and everyday ones.
+VARIANCES = mixture(Values((0.0, 1.0, 1e-6, 1e-8)), Power10(-9.0, 4.0), dom.ordinary(0.0, 10.0))
+# A variance given as a number: exact in every dtype, so that torch's var * ones_like(input)
+# is the number itself.
+VARIANCE_NUMBERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+VAR_LAYOUTS = ("same", "same", "last_axis_dropped", "one_axis_of_one", "number")
+
+
+@st.composite
+def _gaussian_cases(draw: st.DrawFn) -> Case:
+    """Means and samples as for the other pairwise losses, and a variance in each layout torch
+    accepts: one per element, one per row (the last axis dropped), one shared along an axis
+    (length 1 there), or a number."""
+    case = draw(_pair_cases())
+    shape = case.inputs["input"].shape
+    layout = draw(choice(*VAR_LAYOUTS)) if shape else "same"
+    drawn = params(full=draw(maybe(st.booleans())),
+                   eps=draw(maybe(number((1e-6, 1e-3), 1e-10, 1e-1))))
+    if layout == "number":
+        return case.with_params(var=draw(choice(*VARIANCE_NUMBERS)), **drawn)
+    if layout == "last_axis_dropped":
+        var_shape = shape[:-1]
+    elif layout == "one_axis_of_one":
+        axis = draw(st.integers(0, len(shape) - 1))
+        var_shape = (*shape[:axis], 1, *shape[axis + 1:])
+    else:
+        var_shape = shape
+    var = draw(dom.array(var_shape, VARIANCES))
+    return Case({**case.inputs, "var": var}, drawn)
+
+
+def _gaussian_parts(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """d = x - y, the clamped variance max(v, eps) laid out like the input, and x, y."""
+    x, y = case.inputs["input"], case.inputs["target"]
+    var = case.inputs["var"] if "var" in case.inputs else case.params["var"]
+    v = np.maximum(ref.gaussian_variance(x, var), case.params.get("eps", 1e-6))
+    return x - y, v, x, y
+
+
+def _gaussian_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
+    """The two terms log v and d^2 / v (which cancel where v is below 1), the rounding of
+    d = x - y at the squared term's slope 2 |d| / v, and 1 + d^2 / v for the variance's own
+    rounding (eps is clamped at its value in the dtype)."""
+    d, v, x, y = _gaussian_parts(case)
+    with np.errstate(over="ignore"):
+        ratio = d * d / v
+        spread = np.abs(np.log(v)) + 1.0 + 2.0 * ratio + 2.0 * np.abs(d) * (
+            np.abs(x) + np.abs(y)) / v
+    return np.abs(loss) + 0.5 * spread
+
+
+def _gaussian_intermediates(case: Case) -> np.ndarray:
+    """The clamped variance itself (below the smallest normal, as eps = 1e-6 is in float16,
+    the dtype cannot hold the clamp), and what the formula and its backward form on the way:
+    d^2 before the division, d^2 / v, 1 / v and d^2 / v^2 (the variance's gradient), 2 d / v
+    (the mean's). Only their overflow matters."""
+    d, v, _, _ = _gaussian_parts(case)
+    with np.errstate(over="ignore"):
+        terms = np.stack([d * d, d * d / v, 1.0 / v, d * d / v ** 2, 2.0 * np.abs(d) / v])
+    return np.concatenate([v.reshape(-1), overflow_only(terms).reshape(-1)])
+
+
+def _clamp_passes_the_gradient(base: Case):
+    """The loss with the clamp's correction frozen at `base`: max(v, eps) + (v' - v). torch
+    clamps under no_grad, so, as its documentation says, the clamp is ignored by autograd: the
+    variance's gradient below eps is the loss's derivative at eps, not 0."""
+    if "var" not in base.inputs:
+        return lambda case, reduction: ref.gaussian_nll_loss(
+            *case.inputs.values(), **{**case.params, "reduction": reduction or "none"})
+    eps = base.params.get("eps", 1e-6)
+    v0 = base.inputs["var"]
+    lift = np.maximum(v0, eps) - v0
+
+    def loss(case: Case, reduction: str | None) -> np.ndarray:
+        v = case.inputs["var"] + lift
+        moved = case.with_inputs(var=v).with_params(eps=0.0)
+        return ref.gaussian_nll_loss(*moved.inputs.values(), **{
+            **moved.params, "reduction": reduction or "none"})
+
+    return loss
+
+
+def _unit_variance(case: Case) -> Case:
+    if "var" in case.inputs:
+        return case.with_inputs(var=np.ones_like(case.inputs["var"])).without_params("full")
+    return case.with_params(var=1.0).without_params("full")
+
+
+def _half_squared_error(input: np.ndarray, target: np.ndarray, *_: object,
+                        reduction: str = "mean", **__: object) -> np.ndarray:
+    return reduce(0.5 * (np.asarray(input, float) - np.asarray(target, float)) ** 2, reduction)
+
+
+def _negative_variance(case: Case) -> Case | None:
+    var = case.inputs.get("var")
+    if var is None or var.size == 0:
+        return None
+    flat = np.array(var, dtype=np.float64).reshape(-1)
+    flat[0] = -1.0
+    return case.with_inputs(var=flat.reshape(var.shape))
+
+
+HALF_LOG_TWO_PI = 0.5 * float(np.log(2 * np.pi))
+
+
+register(LossSpec(
+    name="gaussian_nll_loss",
+    empty=EMPTY_ELEMENTS,
+    invalid=(batch_of_one("target"), Invalid("a negative entry in var", _negative_variance)),
+    separable=each_element,
+    family="regression",
+    summary="Gaussian negative log-likelihood of samples given predicted means and variances",
+    signature="gaussian_nll_loss(input, target, var, full=False, eps=1e-06, reduction='mean')",
+    reference=ref.gaussian_nll_loss,
+    cases=_gaussian_cases,
+    magnitude=_gaussian_magnitude,
+    intermediates=_gaussian_intermediates,
+    differentiable=("input", "target", "var"),
+    gradient_reference=_clamp_passes_the_gradient,
+    properties=(
+        *(p for p in GENERIC if p != "nonnegative"),  # log v < 0 for a variance below 1
+        Relation(
+            name="half_squared_error_at_unit_variance",
+            description="with var = 1 and not full, the loss is (x - y)^2 / 2 elementwise",
+            lhs=target(label="loss(x, y, 1)"),
+            rhs=reference(_half_squared_error, label="(x - y)^2 / 2"),
+            adapt=_unit_variance,
+        ),
+        Relation(
+            name="full_adds_half_log_two_pi",
+            description="full=True adds log(2 pi) / 2 to every element (and to the mean)",
+            lhs=target(lambda c: c.with_params(full=True), label="loss(full=True)"),
+            rhs=target(lambda c: c.with_params(full=False),
+                       plus=HALF_LOG_TWO_PI,
+                       label="loss(full=False) + log(2 pi) / 2"),
+            reductions=("none", "mean"),
+        ),
+    ),
+    edge_cases=(
+        Case({"input": np.array([0.0, 1.0, 2.0, 0.0]), "target": np.array([0.5, 1.0, 0.0, 0.0]),
+              "var": np.array([0.0, 1e-8, 2.0, 1e-6])},
+             label="variances of 0 and 1e-8 (clamped to eps; the gradient passes the clamp)"
+                   " and at eps"),
+        Case({"input": np.array([[0.0, 1.0, -1.0], [3.0, 2.0, 1.0]]),
+              "target": np.array([[0.5, 1.0, 0.0], [0.0, 2.0, 2.0]]),
+              "var": np.array([0.5, 2.0])}, {"full": True},
+             label="one variance per row (the last axis dropped), full"),
+        Case({"input": np.array([1.0, -2.0]), "target": np.array([0.0, 0.0])}, {"var": 0.5},
+             label="the variance as a number"),
+    ),
+    implementations=("torch.nn.functional:gaussian_nll_loss",),
+    conventions=("l = (log max(v, eps) + (x - y)^2 / max(v, eps)) / 2, + log(2 pi) / 2 where"
+                 " full: eps clamps the variance, it is not added to it; v per element, per"
+                 " row (input's shape without its last axis), shared along one axis of"
+                 " length 1, or a number; negative entries raise. The clamp is ignored by"
+                 " the gradient (torch's documented choice): below eps the variance's"
+                 " gradient is the loss's derivative at eps. 'none' has input's shape;"
+                 " mean = sum / number of elements."),
+))
+
+
+# Old private names, kept while other modules move to conformance.specs.common.
+_resolvable = near_a_kink
+_overflow_only = overflow_only

@@ -350,6 +350,117 @@ def test_poisson_nll_grid(log_input: bool, full: bool) -> None:
     assert np.all(np.abs(actual - want) <= RTOL * np.abs(want) + 16 * 2.0**-52 * terms + TINY)
 
 
+def mp_gaussian(x, y, v, eps: float, full: bool):
+    vv = max(v, mp.mpf(eps))
+    loss = (mp.log(vv) + (x - y) ** 2 / vv) / 2
+    return loss + mp.log(2 * mp.pi) / 2 if full else loss
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-3])
+@pytest.mark.parametrize("full", [False, True])
+def test_gaussian_nll_grid(eps: float, full: bool) -> None:
+    # Means and samples over every decade; variances of 0 and below, at and above eps.
+    points = (-1e4, -3.0, -0.5, 0.0, 1e-8, 0.5, 1.0, 3.0, 1e4)
+    variances = (0.0, 1e-8, 1e-6, 1e-3, 0.5, 1.0, 2.0, 1e4)
+    x, y, v = columns(list(itertools.product(points, points, variances)))
+    exact = [mp_gaussian(a, b, c, eps, full)
+             for a, b, c in zip(to_mp(x), to_mp(y), to_mp(v), strict=True)]
+    actual = ref.gaussian_nll_loss(x, y, v, full=full, eps=eps, reduction="none")
+    # log v and (x - y)^2 / v cancel where v < 1: 4 ulps of their sizes as allowance.
+    vv = np.maximum(v, eps)
+    terms = np.abs(np.log(vv)) + (x - y) ** 2 / vv
+    want = np.array([float(e) for e in exact])
+    assert np.all(np.abs(actual - want) <= RTOL * np.abs(want) + 4 * 2.0**-52 * terms + TINY)
+
+
+def test_gaussian_variance_layouts() -> None:
+    x = np.zeros((2, 3))
+    np.testing.assert_array_equal(ref.gaussian_variance(x, np.array([1.0, 2.0])),
+                                  [[1.0] * 3, [2.0] * 3])  # the last axis dropped
+    np.testing.assert_array_equal(ref.gaussian_variance(x, np.array([[1.0, 2.0, 3.0]])),
+                                  [[1.0, 2.0, 3.0]] * 2)  # one axis of length 1
+    np.testing.assert_array_equal(ref.gaussian_variance(x, 0.5), np.full((2, 3), 0.5))
+    for wrong in (np.ones(3), np.ones((1, 1)), np.ones((2, 3, 1)), -np.ones((2, 3))):
+        with pytest.raises(ValueError):
+            ref.gaussian_variance(x, wrong)
+
+
+def test_gaussian_nll_hand_values() -> None:
+    # var = 1: (x - y)^2 / 2; var = 0 clamps to eps = 1e-6: (log 1e-6 + 0.25e6) / 2.
+    actual = ref.gaussian_nll_loss(np.array([0.0, 0.0]), np.array([3.0, 0.5]),
+                                   np.array([1.0, 0.0]), reduction="none")
+    assert actual[0] == 4.5
+    assert actual[1] == pytest.approx((math.log(1e-6) + 0.25e6) / 2, rel=1e-15)
+
+
+def _exact_hinge(margin: float, own: float, other: float) -> Fraction:
+    return max(Fraction(margin) - Fraction(own) + Fraction(other), Fraction(0))
+
+
+def mp_multi_margin(row, y: int, p: int, margin: float, w: float, inside: bool):
+    terms = []
+    for i, other in enumerate(row):
+        if i == y:
+            continue
+        z = Fraction(margin) - Fraction(row[y]) + Fraction(other)
+        term = max(Fraction(w) * z, Fraction(0)) ** p if inside else Fraction(w) * max(
+            z, Fraction(0)) ** p
+        terms.append(term)
+    total = sum(terms, Fraction(0)) / len(row)
+    return mp.mpf(total.numerator) / total.denominator
+
+
+ROWS = list(itertools.product(RANKING_VALUES, repeat=3))
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("placement", ["outside", "inside"])
+def test_multi_margin_grid(p: int, placement: str) -> None:
+    x = np.array(ROWS)
+    weight = np.array([0.5, 2.0, 3.0])
+    for margin in (0.0, 1.0, 0.2, 1e4, -1.0):
+        for y in (0, 2):
+            target = np.full(len(ROWS), y)
+            exact = [mp_multi_margin(row, y, p, margin, weight[y], placement == "inside")
+                     for row in ROWS]
+            actual = ref.multi_margin_loss(x, target, p, margin, weight, "none", placement)
+            assert_close(actual, exact, {"margin": np.full(len(ROWS), margin)})
+
+
+def mp_multilabel_margin(row, listed: list[int]):
+    total = Fraction(0)
+    for j in listed:
+        for i, other in enumerate(row):
+            if i not in listed:
+                total += _exact_hinge(1.0, row[j], other)
+    total /= len(row)
+    return mp.mpf(total.numerator) / total.denominator
+
+
+@pytest.mark.parametrize("target_row", [[0, -1, 2], [2, 0, -1], [1, 1, -1], [-1, 0, 1],
+                                        [0, 1, 2]])
+def test_multilabel_margin_grid(target_row: list[int]) -> None:
+    x = np.array(ROWS)
+    listed = target_row[:target_row.index(-1)] if -1 in target_row else target_row
+    exact = [mp_multilabel_margin(row, listed) for row in ROWS]
+    actual = ref.multilabel_margin_loss(x, np.tile(target_row, (len(ROWS), 1)), "none")
+    assert_close(actual, exact)
+
+
+@HYPOTHESIS
+@given(st.lists(values_st, min_size=1, max_size=5), st.data())
+def test_class_margins_hypothesis(row: list[float], data: st.DataObject) -> None:
+    y = data.draw(st.integers(0, len(row) - 1))
+    margin = data.draw(st.sampled_from(MARGINS))
+    p = data.draw(st.sampled_from([1, 2]))
+    actual = ref.multi_margin_loss(np.array(row), np.array(y), p, margin, reduction="none")
+    assert_close(actual, [mp_multi_margin(row, y, p, margin, 1.0, False)])
+    listed = data.draw(st.lists(st.integers(0, len(row) - 1), max_size=len(row)))
+    target_row = (listed + [-1] * len(row))[:len(row)]
+    actual = ref.multilabel_margin_loss(np.array(row), np.array(target_row), "none")
+    assert_close(actual, [mp_multilabel_margin(row, listed[:len(row)])])
+
+
 def test_ranking_hand_values() -> None:
     # margin_ranking, margin 1: y = 1 with x1 - x2 = 1 sits exactly at the margin: 0;
     # equal inputs: max(0, 0 + 1) = 1; y = -1 with x1 - x2 = -1: max(0, -1 + 1) = 0;
