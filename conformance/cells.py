@@ -39,6 +39,7 @@ from conformance.guard import (
 )
 from conformance.properties.base import Context, Property
 from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult
+from conformance.spec import spec_path
 
 
 @dataclass
@@ -257,7 +258,7 @@ def result_of(ctx: Context, cell: Cell, fn: Callable[..., Any], path: str | None
             spec=spec.name, property=cell.prop.name, dtype=ctx.dtype_name, device=ctx.device,
             message=failure.message, case=case, reduction=reduction,
             comparison=failure.details.get("comparison"),
-            reproducer=reproducer.build(fn, spec.name, cell.prop.name, case, ctx.dtype,
+            reproducer=reproducer.build(fn, spec_path(spec), cell.prop.name, case, ctx.dtype,
                                         ctx.device, reduction, path, layout=cell.prop.layout,
                                         conventions=spec.following),
             shrunk=shrunk,

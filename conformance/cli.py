@@ -8,8 +8,6 @@ applicable to the target; `run` exits 3 only when no report of the run has evide
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import shlex
 import sys
@@ -23,6 +21,7 @@ import torch
 from conformance import deviations, export, parallel, variants
 from conformance.case import DTYPES
 from conformance.empty import Empty
+from conformance.loading import LoadError, load_attribute
 from conformance.profiles import PROFILES
 from conformance.report import CONFORMS, NO_EVIDENCE, NONCONFORMING, Report
 from conformance.runner import DEFAULT_DTYPES, OptionError, check, select_properties
@@ -39,40 +38,10 @@ class UsageError(Exception):
 
 def load_target(path: str) -> Callable[..., Any]:
     """Import 'package.module:attr' (or 'package.module.attr', or 'file.py:attr')."""
-    if ":" in path:
-        module_name, _, attr = path.partition(":")
-    else:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise UsageError(f"{path!r} is not MODULE:ATTR (for example torch.nn.functional:mse_loss)")
-    # A user's local module, as `python -m` would see it; a file's own folder for its imports.
-    folder = str(Path(module_name).resolve().parent) if module_name.endswith(".py") else str(
-        Path.cwd())
-    sys.path.insert(0, folder)
     try:
-        if module_name.endswith(".py"):
-            name = Path(module_name).stem
-            file_spec = importlib.util.spec_from_file_location(name, module_name)
-            if file_spec is None or file_spec.loader is None:
-                raise UsageError(f"cannot load {module_name!r}")
-            module = importlib.util.module_from_spec(file_spec)
-            sys.modules[name] = module  # dataclasses and pickling look a module up by name
-            file_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except UsageError:
-        raise
-    except Exception as exc:
-        raise UsageError(
-            f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+        obj = load_attribute(path)
+    except LoadError as exc:
+        raise UsageError(str(exc)) from exc
     if not callable(obj):
         raise UsageError(f"{path!r} is a {type(obj).__name__}, not a callable loss")
     return obj
@@ -237,7 +206,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         props = tuple(p.name for p in select_properties(spec, args.properties))
         options = {**_options(args), "known": entries, "conventions": conventions}
         dtypes = options.pop("dtypes")
-        units = [parallel.Unit(i, args.target, spec.name, dtype, props, options)
+        units = [parallel.Unit(i, args.target, args.spec, dtype, props, options)
                  for i, dtype in enumerate(dtypes)]
         parts = [(u, r) for u, r in parallel.run_units(_slow_first(units), args.workers)
                  if isinstance(r, Report)]

@@ -37,7 +37,7 @@ def target_name(fn: Callable[..., Any], path: str | None = None) -> str:
 
 def build(
     fn: Callable[..., Any],
-    spec_name: str,
+    spec_name: str | None,
     property_name: str,
     case: Case,
     dtype: torch.dtype,
@@ -49,9 +49,11 @@ def build(
 ) -> str:
     """Python that runs as printed and reproduces the failure.
 
-    `path` ('module:attr' or 'file.py:attr', as the user named the target) wins over fn's own
-    module; a file is imported by its absolute path. `layout` is the memory layout the property
-    handed the target (conformance.layout), rebuilt the same way."""
+    `spec_name`: the spec's catalog name or the 'module:ATTR' path of a spec declared outside
+    the catalog (conformance.spec.spec_path); None where it cannot be named (the reproducer
+    then asks for it). `path` ('module:attr' or 'file.py:attr', as the user named the target)
+    wins over fn's own module; a file is imported by its absolute path. `layout` is the memory
+    layout the property handed the target (conformance.layout), rebuilt the same way."""
     path = path or import_path(fn)
     lines = ["import torch", "import conformance"]
     if path and ":" in path:
@@ -75,8 +77,12 @@ def build(
         lines.append(f"print(fn({call_args}, **params))")
     inputs = ", ".join(f"{k}={k}" for k in case.inputs)
     following = f", conventions={dict(conventions)!r}" if conventions else ""
+    if spec_name is None:
+        lines.append("spec = ...  # the LossSpec you checked against: it cannot be imported by"
+                     " name")
+    spec = "spec" if spec_name is None else repr(spec_name)
     lines.append(
-        f"conformance.recheck(fn, {spec_name!r}, {property_name!r}, dict({inputs}), params"
+        f"conformance.recheck(fn, {spec}, {property_name!r}, dict({inputs}), params"
         f", device={device!r}{following})"
     )
     return "\n".join(lines)

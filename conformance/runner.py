@@ -17,7 +17,7 @@ from conformance.guard import GuardedTarget, OutsideDomain, PropertyFailure
 from conformance.profiles import hypothesis_settings, profile_name
 from conformance.properties.base import Context, Property
 from conformance.report import ERROR, PASSED, SKIPPED, Failure, PropertyResult, Report
-from conformance.spec import LossSpec, get_spec
+from conformance.spec import LossSpec, get_spec, spec_path
 
 if TYPE_CHECKING:
     from conformance.deviations import Deviation
@@ -239,7 +239,7 @@ def recheck(
             found = Failure(
                 spec.name, prop.name, dtype_name(dtype), device, failure.message, prepared,
                 reduction,
-                reproducer.build(fn, spec.name, prop.name, prepared, dtype, device, reduction,
+                reproducer.build(fn, spec_path(spec), prop.name, prepared, dtype, device, reduction,
                                  layout=prop.layout, conventions=spec.following),
                 failure.details.get("comparison"), seen=failure.details.get("seen"),
             )
