@@ -59,7 +59,9 @@ class LossSpec:
     cases:           a Hypothesis strategy of valid inputs (the named input domains).
     reductions:      reductions the loss supports; each property checks every one of them.
                      Empty for a function without a `reduction` argument (a pairwise metric).
-    mean_denominator: what 'mean' (and 'batchmean') divide the sum by, for this case.
+    mean_denominator: what 'mean' (and 'batchmean') divide the sum by, for this case; or an
+                     array of the 'none' output's shape, each element's own divisor
+                     before the plain mean (ctc_loss: each sample's target length).
     magnitude:       elementwise error scale (shape of the 'none' output) for the tolerance rule.
     properties:      generic properties (registered names) and relations (family invariants).
     dtypes:          the dtypes the spec is defined for (None: all).
@@ -78,7 +80,7 @@ class LossSpec:
     reference: Callable[..., np.ndarray]
     cases: Callable[[], st.SearchStrategy[Case]]
     reductions: tuple[str, ...] = ("none", "mean", "sum")
-    mean_denominator: Callable[[Case, str], float] | None = None
+    mean_denominator: Callable[[Case, str], float | np.ndarray] | None = None
     magnitude: Callable[[Case, np.ndarray], np.ndarray] = _elementwise_magnitude
     properties: tuple[Any, ...] = ()
     edge_cases: tuple[Case, ...] = ()
@@ -112,6 +114,12 @@ class LossSpec:
     # would mix the copies (tests/test_gradient_moves.py checks every one against one call a
     # point).
     stacks: bool = False
+    # How ill-conditioned the backward is on a case, as a multiple of eps(dtype) relative to
+    # the gradient's size, where it exceeds the value's conditioning (its error scale over its
+    # size, the gradient property's default). A gradient that exponentiates differences of
+    # large accumulated sums (CTC's occupancies exp(alpha + beta - log p)) carries a relative
+    # error of eps times the size of those sums, however large the loss itself is.
+    gradient_condition: Callable[[Case], float] | None = None
     # Where the gradient property looks: a map that keeps cases off points where a one-
     # coordinate finite difference cannot see the generalized gradient (a zero-width box).
     gradient_domain: Callable[[Case], Case] | None = None
@@ -207,9 +215,13 @@ class LossSpec:
         _remember(_REFERENCE_MEMO, key, (case, fn, value))
         return value
 
-    def denominator(self, case: Case, reduction: str) -> float:
+    def denominator(self, case: Case, reduction: str) -> float | np.ndarray:
+        """What 'mean' divides by: one number for the sum (the element count by default), or
+        an array of the 'none' output's shape whose entries divide the elements one by one
+        before the plain mean (reference.reduction.reduce takes either)."""
         if self.mean_denominator is not None:
-            return float(self.mean_denominator(case, reduction))
+            found = self.mean_denominator(case, reduction)
+            return float(found) if np.ndim(found) == 0 else np.asarray(found, dtype=np.float64)
         return float(self.call_reference(case, "none").size)
 
     def scale(self, case: Case, reduction: str | None) -> np.ndarray:

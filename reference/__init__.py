@@ -58,6 +58,7 @@ from reference.segmentation import (
     soft_jaccard_loss,
     tversky_loss,
 )
+from reference.sequence import ctc_label_rows, ctc_loss, ctc_shortest_alignment
 
 __all__ = [
     "balanced_bce_weights",
@@ -72,6 +73,9 @@ __all__ = [
     "complete_box_iou",
     "complete_box_iou_loss",
     "cross_entropy",
+    "ctc_label_rows",
+    "ctc_loss",
+    "ctc_shortest_alignment",
     "dice_ce_loss",
     "distance_box_iou",
     "distance_box_iou_loss",

@@ -15,7 +15,8 @@ def check_reduction(reduction: str, valid: tuple[str, ...] = REDUCTIONS) -> None
         )
 
 
-def reduce(elementwise: np.ndarray, reduction: str, denominator: float | None = None) -> np.ndarray:
+def reduce(elementwise: np.ndarray, reduction: str,
+           denominator: float | np.ndarray | None = None) -> np.ndarray:
     """Reduce an elementwise loss.
 
     'none' -> the elementwise values as float64;
@@ -24,11 +25,18 @@ def reduce(elementwise: np.ndarray, reduction: str, denominator: float | None = 
               defaults to the number of elements. Losses with their own normaliser (the
               weighted count of cross_entropy, the batch size of kl_div's 'batchmean')
               pass it explicitly. 0/0 is nan, as in torch (e.g. every target ignored).
+              A denominator with the elements' shape divides each element by its own
+              entry before the plain mean: mean_i l_i / d_i (ctc_loss divides each
+              sample's loss by its target length).
     """
     check_reduction(reduction)
     values = np.asarray(elementwise, dtype=np.float64)
     if reduction == "none":
         return values
+    if reduction == "mean" and np.ndim(denominator) > 0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            each = values / np.asarray(denominator, dtype=np.float64)
+            return np.asarray(np.sum(each, dtype=np.float64) / np.float64(each.size))
     total = np.sum(values, dtype=np.float64)
     if reduction == "sum":
         return np.asarray(total, dtype=np.float64)

@@ -1064,6 +1064,119 @@ def jaccard_index_edits_labels(input, target, num_classes, ignore_index=None, pe
     return _seg().jaccard_index(input, target, num_classes, ignore_index, per_image, empty)
 
 
+# --------------------------------------------------------------------------- CTC
+
+
+def _logaddexp3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """log(e^a + e^b + e^c), -inf where all three are, with no NaN in its backward there."""
+    top = torch.maximum(torch.maximum(a, b), c)
+    top = torch.where(torch.isinf(top), torch.zeros_like(top), top)
+    total = torch.exp(a - top) + torch.exp(b - top) + torch.exp(c - top)
+    positive = total > 0
+    logged = torch.log(torch.where(positive, total, torch.ones_like(total)))
+    return torch.where(positive, logged, torch.full_like(total, -math.inf)) + top
+
+
+def ctc_in_torch(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+                 zero_infinity=False, *, skip_repeats=False, renormalize=False,
+                 every_step=False, blank_is_zero=False, mean_over_labels=False):
+    """CTC written with torch operations (the forward recursion in log space, batched), so
+    autograd gives the derivative of the value: a conforming gradient, unlike torch's
+    ctc_loss. The keywords after the canonical ones are the mutants' bugs."""
+    lp = log_probs.unsqueeze(1) if log_probs.dim() == 2 else log_probs
+    if renormalize:
+        lp = lp.log_softmax(-1)
+    steps, batch, _ = lp.shape
+    inputs = torch.as_tensor(input_lengths).reshape(-1).tolist()
+    lengths = torch.as_tensor(target_lengths).reshape(-1).tolist()
+    if every_step:
+        inputs = [steps] * batch
+    if len(inputs) != batch or len(lengths) != batch or not all(0 <= n <= steps for n in inputs):
+        raise ValueError("one input length in [0, T] and one target length a sample")
+    flat = targets.reshape(-1).tolist() if targets.dim() == 1 else None
+    used = flat if flat is not None else [y for n, k in enumerate(lengths)
+                                          for y in targets[n, :k].tolist()]
+    if any(not 0 <= y < lp.shape[2] or y == blank for y in used):
+        raise ValueError("target labels must be classes other than the blank")
+    blank = 0 if blank_is_zero else int(blank)
+    width = 2 * max(lengths, default=0) + 1
+    extended = torch.full((batch, width), blank, dtype=torch.long)
+    skip = torch.zeros((batch, width), dtype=torch.bool)
+    start = 0
+    for n, length in enumerate(lengths):
+        labels = flat[start:start + length] if flat is not None else targets[n, :length].tolist()
+        start += length if flat is not None else 0
+        extended[n, 1:2 * length:2] = torch.tensor(labels, dtype=torch.long)
+        for s in range(3, 2 * length, 2):
+            skip[n, s] = skip_repeats or labels[s // 2] != labels[s // 2 - 1]
+    emit = lp.gather(2, extended.unsqueeze(0).expand(steps, -1, -1))  # (T, N, 2S + 1)
+    none = lp.new_full((batch, 1), -math.inf)
+    alpha = torch.cat([emit[0, :, :2], none.expand(-1, width - 2)], 1) if width > 1 else (
+        emit[0, :, :1])
+    running = torch.tensor(inputs)
+    for t in range(1, max(inputs, default=0)):
+        previous = torch.cat([none, alpha[:, :-1]], 1)
+        before = torch.where(skip, torch.cat([none, none, alpha[:, :-2]], 1)[:, :width],
+                             torch.full_like(alpha, -math.inf))
+        moved = _logaddexp3(alpha, previous, before) + emit[t]
+        alpha = torch.where((t < running).unsqueeze(1), moved, alpha)
+    index = torch.tensor(lengths).unsqueeze(1)
+    last = alpha.gather(1, 2 * index).squeeze(1)
+    label = alpha.gather(1, (2 * index - 1).clamp(min=0)).squeeze(1)
+    label = torch.where(index.squeeze(1) > 0, label, torch.full_like(label, -math.inf))
+    likelihood = _logaddexp3(last, label, torch.full_like(last, -math.inf))
+    empty = torch.tensor([0.0 if length == 0 else -math.inf for length in lengths],
+                         dtype=lp.dtype)
+    losses = -torch.where(running > 0, likelihood, empty)
+    if zero_infinity:
+        losses = torch.where(torch.isinf(losses), torch.zeros_like(losses), losses)
+    divisors = torch.tensor(lengths, dtype=lp.dtype).clamp(min=1)
+    if reduction == "none":
+        return losses[0] if log_probs.dim() == 2 else losses
+    if reduction == "sum":
+        return losses.sum()
+    if mean_over_labels:
+        return losses.sum() / divisors.sum()
+    return (losses / divisors).mean()
+
+
+def ctc_skips_between_repeats(log_probs, targets, input_lengths, target_lengths, blank=0,
+                              reduction="mean", zero_infinity=False):
+    """Lets a path skip the blank between two equal labels (the repeat rule forgotten): 'aa'
+    also aligns as 'a a', which collapses to 'a'."""
+    return ctc_in_torch(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                        zero_infinity, skip_repeats=True)
+
+
+def ctc_renormalizes(log_probs, targets, input_lengths, target_lengths, blank=0,
+                     reduction="mean", zero_infinity=False):
+    """Takes log_softmax of log_probs first: right on log-softmax rows, wrong on others."""
+    return ctc_in_torch(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                        zero_infinity, renormalize=True)
+
+
+def ctc_reads_every_step(log_probs, targets, input_lengths, target_lengths, blank=0,
+                         reduction="mean", zero_infinity=False):
+    """Runs every sample over all T steps, its input length ignored."""
+    return ctc_in_torch(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                        zero_infinity, every_step=True)
+
+
+def ctc_blank_is_zero(log_probs, targets, input_lengths, target_lengths, blank=0,
+                      reduction="mean", zero_infinity=False):
+    """Takes class 0 for the blank whatever `blank` says."""
+    return ctc_in_torch(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                        zero_infinity, blank_is_zero=True)
+
+
+def ctc_mean_over_labels(log_probs, targets, input_lengths, target_lengths, blank=0,
+                         reduction="mean", zero_infinity=False):
+    """'mean' = the sum of the losses over the total target length (a mean per label, as
+    some libraries normalize), not the mean of each loss over its own length."""
+    return ctc_in_torch(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                        zero_infinity, mean_over_labels=True)
+
+
 # (spec, mutant, property that must reject it)
 FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("binary_cross_entropy", bce_clamped_probabilities, "matches_reference"),
@@ -1158,6 +1271,12 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("jaccard_index", jaccard_index_empty_is_zero, "matches_reference"),
     ("jaccard_index", jaccard_index_recall, "symmetric_without_ignored_pixels"),
     ("jaccard_index", jaccard_index_edits_labels, "no_input_mutation"),
+    ("ctc_loss", ctc_skips_between_repeats, "the_shortest_alignment_is_the_only_one"),
+    ("ctc_loss", ctc_skips_between_repeats, "matches_reference"),
+    ("ctc_loss", ctc_renormalizes, "raising_a_step_lowers_the_loss_by_as_much"),
+    ("ctc_loss", ctc_reads_every_step, "padding_changes_nothing"),
+    ("ctc_loss", ctc_blank_is_zero, "renaming_the_blank_changes_nothing"),
+    ("ctc_loss", ctc_mean_over_labels, "reduction_consistency"),
 ]
 
 # Keep the names importable for reproducers (tests/ is on sys.path under pytest).

@@ -575,3 +575,67 @@ def test_torch_gaussian_nll_loss_passes_the_gradient_through_the_clamp():
     # The value uses the clamped variance.
     assert out.item() == pytest.approx(0.5 * math.log(1e-6) + 0.5 * (math.log(4.0) + 0.25),
                                        rel=1e-12)
+
+
+# docs/findings.md, 3s: torch.nn.functional.ctc_loss.
+CTC_LENGTHS = (torch.tensor([1]), torch.tensor([1]))
+
+
+def test_torch_ctc_gradient_is_that_of_the_renormalized_loss():
+    log_probs = torch.log(torch.tensor([[[0.25, 0.75]]], dtype=torch.float64))
+    given = log_probs.clone().requires_grad_()
+    loss = F.ctc_loss(given, torch.tensor([[1]]), *CTC_LENGTHS)
+    loss.backward()
+    assert loss.item() == pytest.approx(-math.log(0.75), rel=1e-15)
+    # The one path emits class 1: d loss / d log_probs = [0, -1]; torch adds exp(log_probs).
+    assert given.grad.flatten().tolist() == pytest.approx([0.25, -0.25], rel=1e-12)
+    failure = conformance.recheck(F.ctc_loss, "ctc_loss", "gradient_matches_reference",
+                                  {"log_probs": log_probs, "targets": torch.tensor([[1]]),
+                                   "input_lengths": CTC_LENGTHS[0],
+                                   "target_lengths": CTC_LENGTHS[1]}, verbose=False)
+    assert failure is not None
+    # Through a log_softmax the chained gradient is the loss's: [0.25, -0.25] either way.
+    logits = log_probs.clone().requires_grad_()
+    F.ctc_loss(logits.log_softmax(2), torch.tensor([[1]]), *CTC_LENGTHS).backward()
+    assert logits.grad.flatten().tolist() == pytest.approx([0.25, -0.25], rel=1e-12)
+
+
+def test_torch_ctc_reads_non_contiguous_concatenated_targets_wrong():
+    log_probs = torch.log(torch.tensor([[[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]]],
+                                       dtype=torch.float64))
+    targets = torch.tensor([[1, 0], [2, 0]])[:, 0]  # the labels [1, 2], stride 2
+    lengths = (torch.tensor([1, 1]), torch.tensor([1, 1]))
+    strided = F.ctc_loss(log_probs, targets, *lengths, reduction="none")
+    right = F.ctc_loss(log_probs, targets.contiguous(), *lengths, reduction="none")
+    assert right.tolist() == pytest.approx([-math.log(0.3), -math.log(0.5)], rel=1e-12)
+    assert strided.tolist() == pytest.approx([-math.log(0.3), -math.log(0.2)], rel=1e-12)
+    # Padded targets are read right in any layout.
+    padded = torch.tensor([[1, 2], [2, 1]]).t().contiguous().t()
+    assert not padded.is_contiguous()
+    assert F.ctc_loss(log_probs, padded, *lengths, reduction="none").tolist() == (
+        pytest.approx([-math.log(0.3), -math.log(0.5)], rel=1e-12))
+
+
+def test_torch_ctc_does_not_check_target_labels():
+    log_probs = torch.log(torch.tensor([[[0.25, 0.75]]], dtype=torch.float64))
+    blank_as_label = F.ctc_loss(log_probs, torch.tensor([[0]]), *CTC_LENGTHS, reduction="none")
+    assert blank_as_label.item() == pytest.approx(-math.log(0.25), rel=1e-12)
+    F.ctc_loss(log_probs, torch.tensor([[2]]), *CTC_LENGTHS, reduction="none")  # C: no error
+    with pytest.raises(RuntimeError):  # an input length past T is refused
+        F.ctc_loss(log_probs, torch.tensor([[1]]), torch.tensor([2]), CTC_LENGTHS[1])
+    failure = conformance.recheck(F.ctc_loss, "ctc_loss", "rejects_invalid_input",
+                                  {"log_probs": log_probs.float(), "targets": torch.tensor([[1]]),
+                                   "input_lengths": CTC_LENGTHS[0],
+                                   "target_lengths": CTC_LENGTHS[1]}, verbose=False)
+    assert failure is not None and "target label" in failure.message
+
+
+def test_torch_ctc_refuses_an_empty_batch_and_half_precision():
+    empty = (torch.zeros(1, 0, 3), torch.zeros(0, 1, dtype=torch.long),
+             torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(RuntimeError, match="must not be empty"):
+        F.ctc_loss(*empty, reduction="none")
+    log_probs = torch.log(torch.tensor([[[0.25, 0.75]]]))
+    for dtype in (torch.float16, torch.bfloat16):
+        with pytest.raises(NotImplementedError):
+            F.ctc_loss(log_probs.to(dtype), torch.tensor([[1]]), *CTC_LENGTHS)

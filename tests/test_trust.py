@@ -392,3 +392,50 @@ def test_boxes_too_small_for_their_coordinates_are_not_judged_for_their_pull():
     assert recheck(distance_box_iou_loss, "distance_box_iou_loss",
                    "disjoint_gradient_pulls_boxes_together", {"boxes1": x1, "boxes2": x2},
                    {"eps": 1e-7}, verbose=False) is None
+
+
+# CTC's 'mean' divides each sample's loss by its own target length (clamped to 1) before the
+# mean: no one number divides the sum of 'none' into it. A spec may declare one divisor per
+# element, and reduce, reduction_consistency and the gradient's weights all apply it.
+def test_a_mean_with_a_divisor_per_element_is_judged_as_such():
+    from mutants import ctc_in_torch
+
+    from conformance.properties.gradient import reduction_weights
+    from reference.reduction import reduce
+
+    values, divisors = np.array([3.0, 8.0, 5.0]), np.array([3.0, 1.0, 2.0])
+    assert float(reduce(values, "mean", divisors)) == pytest.approx((1.0 + 8.0 + 2.5) / 3)
+    assert np.isnan(reduce(np.zeros(0), "mean", np.zeros(0)))  # a mean over nothing
+    spec = get_spec("ctc_loss")
+    case = next(c for c in spec.edge_cases if "empty target" in (c.label or ""))
+    lengths = case.inputs["target_lengths"]
+    assert list(spec.denominator(case, "mean")) == list(np.maximum(lengths, 1))
+    weights = reduction_weights(spec, case, "mean", np.array(1.0), (3,))
+    assert list(weights) == pytest.approx(list(1.0 / (3 * np.maximum(lengths, 1))))
+    report = check(ctc_in_torch, _edge_cases_only("ctc_loss", case), max_examples=0,
+                   dtypes=("float64",), properties=["reduction_consistency",
+                                                    "gradient_matches_reference"])
+    assert report.ok, _not_failed(report)
+
+
+# The gradient of a CTC loss exponentiates differences of path sums, exp(alpha + beta - log p):
+# whatever keeps them in float16 has their ulps in the exponent (8 at a path sum of 1e4), a
+# relative error of the gradient that the loss's size does not make small. Judged against the
+# value's conditioning alone, a correct float16 recursion failed (the ci profile's draws).
+def test_a_ctc_gradient_in_float16_is_judged_by_its_path_sums():
+    from mutants import ctc_in_torch
+
+    spec = get_spec("ctc_loss")
+    log_probs = torch.tensor([[[0.0, -7000.0]], [[-3000.0, 0.0]], [[-0.2298583984375,
+                              -1.5830078125]], [[0.0, -10000.0]]], dtype=torch.float16)
+    given = {"log_probs": log_probs, "targets": torch.tensor([[1, 1]]),
+             "input_lengths": torch.tensor([4]), "target_lengths": torch.tensor([2])}
+    assert recheck(ctc_in_torch, spec, "gradient_matches_reference", given,
+                   verbose=False) is None
+    value_only = dataclasses.replace(spec, gradient_condition=None)
+    assert recheck(ctc_in_torch, value_only, "gradient_matches_reference", given,
+                   verbose=False) is not None
+    # In float64 the same backward is held to its derivative as tightly as ever.
+    wide = {**given, "log_probs": log_probs.double()}
+    assert recheck(ctc_in_torch, spec, "gradient_matches_reference", wide,
+                   verbose=False) is None

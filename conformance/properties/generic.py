@@ -10,6 +10,7 @@ from conformance.guard import NotApplicable, PropertyFailure, to_numpy
 from conformance.layout import STRIDED
 from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
+from reference.reduction import reduce
 
 MATCHES_REFERENCE = Relation(
     name="matches_reference",
@@ -26,7 +27,7 @@ class ReductionConsistency(Property):
     description = (
         "'none' keeps the elementwise shape; 'sum' is the sum of 'none'; 'mean' (and 'batchmean')"
         " is that sum over the spec's denominator (weighted count when weights or ignore_index"
-        " apply)"
+        " apply), or each element over its own (ctc_loss's target lengths) before the mean"
     )
 
     def check(self, ctx: Context, case: Case) -> float:
@@ -51,8 +52,9 @@ class ReductionConsistency(Property):
             if reduction == "sum":
                 expected = total
             else:
+                # Divided by the spec's denominator: one number, or one per element.
                 with np.errstate(all="ignore"):
-                    expected = np.float64(total) / spec.denominator(case, reduction)
+                    expected = reduce(elementwise, "mean", spec.denominator(case, reduction))
             result = ctx.expect(
                 ctx.values(case, reduction), np.asarray(expected),
                 # Both sides were computed in the tested dtype: allow for each.

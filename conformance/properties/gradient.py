@@ -250,6 +250,8 @@ def reduction_weights(spec, case: Case, reduction: str | None, cotangent_: np.nd
     if reduction in ("none", None):
         return cotangent_
     factor = 1.0 if reduction == "sum" else 1.0 / spec.denominator(case, reduction)
+    if reduction != "sum" and np.ndim(factor):  # each element's own divisor, then the mean
+        factor = factor / max(int(np.prod(elementwise_shape, dtype=int)), 1)
     return float(cotangent_) * factor * np.ones(elementwise_shape)
 
 
@@ -403,6 +405,8 @@ class GradientMatchesReference(Property):
         reference_value = np.abs(spec.call_reference(case, elementwise))
         condition = max(1.0, float(np.max(spec.scale(case, elementwise), initial=0.0)) / (
             float(np.max(reference_value, initial=0.0)) + 1.0))
+        if spec.gradient_condition is not None:  # where the spec knows the backward's own
+            condition = max(condition, float(spec.gradient_condition(case)))
         magnitude *= condition
         eps = torch.finfo(ctx.dtype).eps * spec.tolerance.k[ctx.dtype_name]
         usage = 0.0

@@ -1,3 +1,10 @@
 """Spec declarations; importing this package registers every spec."""
 
-from conformance.specs import boxes, classification, hinges, regression, segmentation  # noqa: F401
+from conformance.specs import (  # noqa: F401
+    boxes,
+    classification,
+    hinges,
+    regression,
+    segmentation,
+    sequence,
+)
