@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.loading import LoadError, load_attribute
 from conformance.report import Report
 
 
@@ -49,12 +50,11 @@ def workers(text: str) -> int:
 
 def _run_unit(unit: Unit) -> tuple[Unit, Report | str]:
     """In a worker: the unit's report, or why its target could not be loaded."""
-    from conformance.cli import UsageError, load_target
     from conformance.runner import check
 
     try:
-        fn = load_target(unit.target)
-    except UsageError as exc:
+        fn = load_attribute(unit.target)
+    except LoadError as exc:
         return unit, str(exc)
     return unit, check(fn, unit.spec, dtypes=[unit.dtype], properties=unit.properties,
                        target_path=unit.target, **unit.options)

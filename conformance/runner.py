@@ -22,7 +22,7 @@ from conformance.spec import LossSpec, get_spec, spec_path
 if TYPE_CHECKING:
     from conformance.deviations import Deviation
 
-DEFAULT_DTYPES = ("float64", "float32", "float16", "bfloat16")
+DEFAULT_DTYPES = tuple(DTYPES)
 
 
 class OptionError(ValueError):

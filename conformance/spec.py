@@ -20,7 +20,7 @@ from conformance.invalid import Invalid
 from conformance.timing import timed
 from conformance.tolerance import DEFAULT_RULE, ToleranceRule
 from conformance.variants import Variant
-from reference.reduction import reduce
+from reference.reduction import REDUCTIONS, reduce
 
 if TYPE_CHECKING:
     from conformance.properties.base import Property
@@ -79,13 +79,14 @@ class LossSpec:
     signature: str
     reference: Callable[..., np.ndarray]
     cases: Callable[[], st.SearchStrategy[Case]]
-    reductions: tuple[str, ...] = ("none", "mean", "sum")
+    reductions: tuple[str, ...] = REDUCTIONS
     mean_denominator: Callable[[Case, str], float | np.ndarray] | None = None
     magnitude: Callable[[Case, np.ndarray], np.ndarray] = _elementwise_magnitude
     properties: tuple[Any, ...] = ()
     edge_cases: tuple[Case, ...] = ()
     implementations: tuple[str, ...] = ()
     nan_expected: Callable[[Case, str | None], bool | np.ndarray] | None = None
+    # Reductions whose value is owed >= 0 (a field left at None: every one; () none of them).
     nonnegative_reductions: tuple[str, ...] | None = None
     tolerance: ToleranceRule = DEFAULT_RULE
     conventions: str = ""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from conformance.case import dtype_name
+from conformance.case import DTYPES, dtype_name
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,7 @@ class ToleranceRule:
 
 def _floors() -> dict[str, float]:
     # A few smallest normals: results that underflow to zero (or to a subnormal) are correct.
-    return {name: 4 * torch.finfo(dt).tiny for name, dt in _DTYPES.items()}
-
-
-_DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
+    return {name: 4 * torch.finfo(dt).tiny for name, dt in DTYPES.items()}
 
 DEFAULT_RULE = ToleranceRule(
     k={"float64": 8.0, "float32": 8.0, "float16": 4.0, "bfloat16": 4.0},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-REDUCTIONS = ("none", "mean", "sum")
+from reference.reduction import REDUCTIONS
 
 
 def reduce_loss(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean")
+REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
 
 
 def check_reduction(reduction: str, valid: tuple[str, ...] = REDUCTIONS) -> None:

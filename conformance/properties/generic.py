@@ -113,7 +113,8 @@ class NonNegative(Property):
 
     def check(self, ctx: Context, case: Case) -> float:
         usage = 0.0
-        reductions = [r for r in ctx.spec.nonnegative_reductions or ctx.calls if r in ctx.calls]
+        declared = ctx.spec.nonnegative_reductions
+        reductions = [r for r in (ctx.calls if declared is None else declared) if r in ctx.calls]
         for reduction in reductions:
             nan_ok = ctx.spec.expects_nan(case, reduction)
             if np.all(nan_ok):

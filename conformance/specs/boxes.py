@@ -26,6 +26,9 @@ Edge regimes and what the specs say for each:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 from hypothesis import strategies as st
@@ -356,12 +359,17 @@ def _pairwise_products(case: Case) -> np.ndarray:
 INVERTED = (inverted_box("boxes1"), inverted_box("boxes2"))
 
 
-def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
-               implementation: str | tuple[str, ...], conventions: str,
-               allow_empty: bool = True) -> LossSpec:
-    # CIoU is NaN for identical boxes at eps = 0, so "identical gives 0" is not its property.
-    identical = () if name == "complete_box_iou_loss" else (IDENTICAL_IS_ZERO,)
-    return register(LossSpec(
+def box_loss_spec(name: str, summary: str, reference_fn: Callable, relations: tuple,
+                  implementations: tuple[str, ...], conventions: str, *,
+                  allow_empty: bool = True, identical_is_zero: bool = True,
+                  **fields: Any) -> LossSpec:
+    """A loss of paired (..., 4) boxes with torchvision's call `name(boxes1, boxes2,
+    reduction='none', eps=1e-7)`: the family's cases (zero-area boxes among them where
+    `allow_empty`), error scale, domain, invalid and empty forms and invariants, plus
+    `relations`; `identical_is_zero`: whether loss(b, b) == 0 is owed (not for CIoU, NaN
+    there at eps = 0). `fields` sets any other LossSpec field, or replaces the family's
+    (CIoU's declared NaN, domain and frozen-alpha gradient)."""
+    family = dict(
         name=name,
         family="boxes",
         summary=summary,
@@ -373,15 +381,13 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
         separable=each_box,
         stacks=True,
         differentiable=("boxes1", "boxes2"),
-        nan_expected=_ciou_nan if name == "complete_box_iou_loss" else None,
-        domain=_ciou_domain if name == "complete_box_iou_loss" else _empty_union_at_eps_zero,
-        gradient_reference=_ciou_with_frozen_alpha if name == "complete_box_iou_loss" else None,
+        domain=_empty_union_at_eps_zero,
         gradient_domain=_without_empty_boxes,
         invalid=INVERTED,
         empty=(no_boxes("boxes1", "boxes2"),),
         properties=(*GENERIC, SYMMETRIC, SCALE_INVARIANT, UNIT_DEPENDENCE_AT_MOST_THE_SPECS,
                     TRANSLATION_INVARIANT,
-                    *identical, *relations),
+                    *((IDENTICAL_IS_ZERO,) if identical_is_zero else ()), *relations),
         edge_cases=(
             Case({"boxes1": np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0],
                                       [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 5.0, 6.0]]),
@@ -396,21 +402,21 @@ def _loss_spec(name: str, summary: str, reference_fn, relations: tuple,
                                       [0.5, 0.5, 1.5, 1.5]])},
                  label="identical, touching, nested with a shared centre"),
         ),
-        implementations=implementation if isinstance(implementation, tuple) else (
-            implementation,),
+        implementations=implementations,
         conventions=conventions,
-    ))
+    )
+    return LossSpec(**{**family, **fields})
 
 
-_loss_spec(
+IOU_LOSS = box_loss_spec(
     "iou_loss", "1 - IoU of paired boxes (our spec; torchvision has no IoU loss)",
-    ref.iou_loss, (), "implementations.boxes:iou_loss",
+    ref.iou_loss, (), ("implementations.boxes:iou_loss",),
     "1 - |A n B| / (|A u B| + eps); a zero-area box has IoU 0. At eps = 0 two zero-area boxes"
     " (IoU = 0 / 0) are outside the domain.",
 )
 TORCHVISION = "implementations.torchvision_ops"
 
-_loss_spec(
+GIOU_LOSS = box_loss_spec(
     "generalized_box_iou_loss", "1 - GIoU (Rezatofighi et al. 2019)",
     ref.generalized_box_iou_loss,
     (_at_least_iou_loss("giou"), PULLS_TOGETHER,
@@ -441,25 +447,31 @@ _loss_spec(
     "IoU = inter / (union + eps); GIoU = IoU - (|C| - union) / (|C| + eps), C the enclosing box."
     " At eps = 0 two zero-area boxes (IoU = 0 / 0) are outside the domain.",
 )
-_loss_spec(
+DIOU_LOSS = box_loss_spec(
     "distance_box_iou_loss", "1 - IoU + rho^2 / c^2 (DIoU, Zheng et al. 2020)",
     ref.distance_box_iou_loss, (_at_least_iou_loss("diou"), PULLS_TOGETHER),
     ("implementations.boxes:distance_box_iou_loss", f"{TORCHVISION}:distance_box_iou_loss"),
     "rho = distance between the centres; c^2 = squared enclosing diagonal + eps. At eps = 0 two"
     " zero-area boxes (IoU = 0 / 0) are outside the domain.",
 )
-_loss_spec(
+CIOU_LOSS = box_loss_spec(
     "complete_box_iou_loss", "DIoU loss + alpha v (CIoU, Zheng et al. 2020)",
     ref.complete_box_iou_loss, (_at_least_iou_loss("ciou"), PULLS_TOGETHER),
     # torchvision's complete_box_iou_loss ignores eps in its DIoU part: docs/findings.md.
-    "implementations.boxes:complete_box_iou_loss",
+    ("implementations.boxes:complete_box_iou_loss",),
     "v = 4/pi^2 (atan(w_gt/h_gt) - atan(w/h))^2, alpha = v / (1 - IoU + v + eps) with no"
     " gradient; boxes1 is the prediction. Every box, as rounded to the tested dtype, has positive"
     " width and height (atan(w/h)); with eps = 0 identical boxes give alpha = 0/0 = NaN"
     " (declared), and nearly identical ones (1 - IoU + v within the dtype's rule of 0) are"
     " outside the domain.",
     allow_empty=False,
+    identical_is_zero=False,  # alpha = 0 / 0 for identical boxes at eps = 0
+    nan_expected=_ciou_nan,
+    domain=_ciou_domain,
+    gradient_reference=_ciou_with_frozen_alpha,
 )
+for _spec in (IOU_LOSS, GIOU_LOSS, DIOU_LOSS, CIOU_LOSS):
+    register(_spec)
 
 
 # --------------------------------------------------------------------------- pairwise metrics

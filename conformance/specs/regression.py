@@ -101,10 +101,14 @@ def _on_or_off_the_kink(case: Case) -> Case:
     return case.with_inputs(target=np.where(near, x, y))
 
 
-def _regression_spec(name: str, summary: str, signature: str, reference_fn: Callable,
+def regression_spec(name: str, summary: str, signature: str, reference_fn: Callable,
                      slope: Callable, extra: tuple = (), parameter: str | None = None,
                      conventions: str = "", edge_cases: tuple[Case, ...] = (),
                      subgradient: str = "interval") -> LossSpec:
+    """A pairwise regression loss with torch.nn.functional's call `name(input, target, ...,
+    reduction='mean')`: the family's cases (targets near the input, so that |x - y| crosses
+    the kink `parameter`), error scale |loss| + slope (|x| + |y| + 1), invariants (0 at
+    x = y, symmetric) and torch's function as the conforming target, plus `extra`."""
     # A midpoint convention is owed exactly at the kink, so the gradient property's cases
     # keep a step's distance from it or sit on it.
     domain = _on_or_off_the_kink if subgradient == "midpoint" else None
@@ -131,7 +135,7 @@ def _regression_spec(name: str, summary: str, signature: str, reference_fn: Call
 KINKS = np.array([0.0, 1.0, -1.0, 0.5, 3.0])
 
 
-_regression_spec(
+regression_spec(
     "l1_loss", "mean absolute error", "l1_loss(input, target, reduction='mean')", ref.l1_loss,
     slope=lambda d, c: np.ones_like(d),
     conventions="The derivative at d = 0 is 0 (sign(0) = 0, the midpoint of -1 and +1).",
@@ -139,7 +143,7 @@ _regression_spec(
                      label="some input equal to its target (the kink of |d|)"),),
     subgradient="midpoint",
 )
-_regression_spec(
+regression_spec(
     "mse_loss", "mean squared error", "mse_loss(input, target, reduction='mean')", ref.mse_loss,
     slope=lambda d, c: 2 * d,
     # In float16 each square fits (<= 40000) and the mean does, the sum does not: the mean of
@@ -148,7 +152,7 @@ _regression_spec(
                       "target": np.array([0.0, 0.0, -50.0, 0.25])},
                      label="float16 squares whose sum overflows, mean does not"),),
 )
-_regression_spec(
+regression_spec(
     "smooth_l1_loss", "SmoothL1: quadratic below beta, linear above (beta=0 is L1)",
     "smooth_l1_loss(input, target, reduction='mean', beta=1.0)", ref.smooth_l1_loss,
     slope=lambda d, c: np.minimum(d / max(c.params.get("beta", 1.0), 1e-300), 1.0),
@@ -175,7 +179,7 @@ def _delta_times_smooth_l1(input: np.ndarray, target: np.ndarray, reduction: str
     return delta * ref.smooth_l1_loss(input, target, reduction=reduction, beta=delta)
 
 
-_regression_spec(
+regression_spec(
     "huber_loss", "Huber loss: quadratic below delta, delta-scaled linear above",
     "huber_loss(input, target, reduction='mean', delta=1.0)", ref.huber_loss,
     slope=lambda d, c: np.minimum(d, c.params.get("delta", 1.0)),

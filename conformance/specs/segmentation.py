@@ -277,21 +277,25 @@ PER_IMAGE_SMOOTHED = Case(
 )
 
 
-def _region_spec(name: str, summary: str, fn, loss: str, relations: tuple,
+def region_spec(name: str, summary: str, fn, kind: str, relations: tuple,
                  conventions: str, edge_cases: tuple[Case, ...] = (),
                  variants: tuple[Variant, ...] = ()) -> LossSpec:
+    """A region loss of (N, C, ...) scores with the family's one call (the module docstring):
+    `kind` ('dice', 'jaccard' or 'tversky') picks the score's parameters and cases (alpha and
+    beta for Tversky, `form` for Dice); the family's invariants, edge cases and conventions
+    apply, plus `relations` and `edge_cases`."""
     return register(LossSpec(
         name=name,
         family="segmentation",
         summary=summary,
         signature=(f"{name}(input, target, "
-                   + ("alpha=0.5, beta=0.5, " if loss == "tversky" else "")
+                   + ("alpha=0.5, beta=0.5, " if kind == "tversky" else "")
                    + "activation='softmax', "
-                   + ("form='standard', " if loss == "dice" else "")
+                   + ("form='standard', " if kind == "dice" else "")
                    + "smooth=0.0, include_background=True, classes='all', per_image=False,"
                    " ignore_index=None, reduction='mean')"),
         reference=fn,
-        cases=lambda: _region_cases(loss),
+        cases=lambda: _region_cases(kind),
         regimes={"a_class_absent": _a_class_absent},
         empty=EMPTY_SCORES,
         mean_denominator=_kept,
@@ -347,7 +351,7 @@ SEED_001_DICE = Case(
     label="seed 001's example: A = 1.0, B = 2, I = 0.4, Dice = 0.8 / 3",
 )
 
-_region_spec(
+region_spec(
     "soft_dice_loss", "1 - soft Dice, standard or squared denominator, optional smoothing",
     ref.soft_dice_loss, "dice",
     (Relation(
@@ -375,7 +379,7 @@ def _dice_from_jaccard(input: np.ndarray, target: np.ndarray, reduction: str = "
     return 1.0 - 2.0 * j / (1.0 + j)
 
 
-_region_spec(
+region_spec(
     "soft_jaccard_loss", "1 - soft Jaccard (IoU), optional smoothing", ref.soft_jaccard_loss,
     "jaccard", (),
     "score (I + smooth) / (I + FP + FN + smooth).",
@@ -385,7 +389,7 @@ _region_spec(
         "doubled": "S = (2I + smooth) / (2U + smooth), Jaccard with Dice's doubled terms"
                    " (monai's DiceLoss(jaccard=True)): 'jaccard' at smooth / 2"}),),
 )
-_region_spec(
+region_spec(
     "tversky_loss", "1 - Tversky index (alpha weighs false positives, beta false negatives)",
     ref.tversky_loss, "tversky",
     (Relation(
