@@ -25,6 +25,7 @@ import conformance
 from conformance import deviations, timing
 from conformance.cli import load_target
 from conformance.profiles import PROFILES
+from conformance.properties.registry import properties_of
 
 DTYPES = ("float32", "float16")
 KNOWN = deviations.builtin()
@@ -146,12 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # which would be charged to whichever row met it first. One unmeasured pass of each
     # target's first property, with the same examples, reaches those paths.
     for spec, path, fn in targets:
-        measure(fn, spec, spec.property_list()[0].name, dtypes[0], args.profile,
+        measure(fn, spec, properties_of(spec)[0].name, dtypes[0], args.profile,
                 args.max_examples, path)
 
     rows = [measure(fn, spec, prop, dtype, args.profile, args.max_examples, path)
             for spec, path, fn in targets for dtype in dtypes
-            for prop in ([p.name for p in spec.property_list()] if args.per_property
+            for prop in ([p.name for p in properties_of(spec)] if args.per_property
                          else [ALL])]
     generated = args.max_examples or PROFILES[args.profile]["max_examples"]
     print(f"profile {args.profile}: up to {generated} generated examples per property, plus"

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import torch
 
 from conformance import deviations
+from conformance.catalog import all_specs, get_spec
 from conformance.cli import builtin_targets, load_target
 from conformance.report import ERROR, FAILED
 from conformance.runner import check
-from conformance.spec import UNDEFINED_REFERENCE, all_specs, get_spec
+from conformance.spec import UNDEFINED_REFERENCE
 
 
 @dataclass

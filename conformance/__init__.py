@@ -6,10 +6,11 @@
 """
 
 from conformance.case import Case
+from conformance.catalog import UnknownSpec, all_specs, get_spec
 from conformance.guard import NotApplicable, PropertyFailure, TargetError
 from conformance.report import Failure, PropertyResult, Report
 from conformance.runner import ConformanceError, OptionError, assert_conforms, check, recheck
-from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
+from conformance.spec import LossSpec
 
 __all__ = [
     "Case",

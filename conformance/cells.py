@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from conformance import reproducer
 from conformance.case import Case
+from conformance.catalog import spec_path
 from conformance.guard import (
     NotApplicable,
     OutsideDomain,
@@ -39,7 +40,6 @@ from conformance.guard import (
 )
 from conformance.properties.base import Context, Property
 from conformance.report import ERROR, FAILED, PASSED, SKIPPED, Failure, PropertyResult
-from conformance.spec import spec_path
 
 
 @dataclass

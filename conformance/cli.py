@@ -20,13 +20,15 @@ import torch
 
 from conformance import deviations, export, parallel, variants
 from conformance.case import DTYPES
+from conformance.catalog import UnknownSpec, all_specs, get_spec
 from conformance.empty import Empty
 from conformance.loading import LoadError, load_attribute
 from conformance.profiles import PROFILES
+from conformance.properties.registry import properties_of
 from conformance.report import CONFORMS, NO_EVIDENCE, NONCONFORMING, Report
 from conformance.runner import DEFAULT_DTYPES, OptionError, check, select_properties
 from conformance.snapshot import DEFAULT_SEED, DEFAULT_SIZE
-from conformance.spec import LossSpec, UnknownSpec, all_specs, get_spec
+from conformance.spec import LossSpec
 
 EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE, EXIT_NO_EVIDENCE = 0, 1, 2, 3
 _EXIT = {CONFORMS: EXIT_OK, NONCONFORMING: EXIT_NONCONFORMING, NO_EVIDENCE: EXIT_NO_EVIDENCE}
@@ -137,7 +139,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{spec.name.ljust(width)}  [{spec.family}] {spec.summary}")
         if args.verbose:
             print(f"{'':{width}}  {spec.signature}")
-            props = ", ".join(p.name for p in spec.property_list())
+            props = ", ".join(p.name for p in properties_of(spec))
             print(f"{'':{width}}  properties: {props}")
     return EXIT_OK
 
@@ -152,7 +154,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  reference:   {spec.reference.__module__}.{spec.reference.__name__}")
     print(f"  conforming:  {', '.join(spec.implementations) or '-'}")
     print("  properties:")
-    for prop in spec.property_list():
+    for prop in properties_of(spec):
         print(f"    {prop.name}: {prop.description}")
     print("  edge cases:")
     for case in spec.edge_cases:

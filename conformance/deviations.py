@@ -112,7 +112,7 @@ class Deviation:
 
 
 def _in_regime(spec_name: str, regime: str, failure: Failure) -> bool:
-    from conformance.spec import get_spec
+    from conformance.catalog import get_spec
 
     judge = get_spec(spec_name).regimes[regime]
     case = failure.seen or failure.case
@@ -155,7 +155,7 @@ def _regime(when: Any, specs: Any, where: str) -> str | None:
     """`when`, checked: every spec the entry names declares that regime."""
     if when is None:
         return None
-    from conformance.spec import all_specs
+    from conformance.catalog import all_specs
 
     named = [s for s in all_specs() if any(fnmatch.fnmatchcase(s.name, p)
                                            for p in _patterns(specs))]

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from conformance.catalog import all_specs, get_spec
 from conformance.profiles import PROFILES
+from conformance.properties.registry import properties_of
 from conformance.report import NO_EVIDENCE
 from conformance.runner import DEFAULT_DTYPES, ConformanceError, check
-from conformance.spec import LossSpec, all_specs, get_spec
+from conformance.spec import LossSpec
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,7 +71,7 @@ def conformance_tests(
     resolved = get_spec(spec)
     dtypes = tuple(dtypes)
     wanted = options.pop("properties", None)
-    names = [p.name for p in resolved.property_list()]
+    names = [p.name for p in properties_of(resolved)]
     if wanted is not None:
         unknown = sorted(set(wanted) - set(names))
         if unknown:
@@ -116,7 +118,7 @@ def matrix_tests(
     pairs, _ = matrix_targets(chosen, libraries)
     dtypes = tuple(dtypes)
     cells = [(path, spec.name, prop.name, dtype) for spec, path in pairs
-             for prop in spec.property_list() for dtype in dtypes]
+             for prop in properties_of(spec) for dtype in dtypes]
     accepted = deviations.builtin()
 
     @pytest.mark.parametrize(("path", "spec_name", "property_name", "dtype"), cells,

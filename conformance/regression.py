@@ -23,6 +23,7 @@ from conformance import drift, export
 from conformance.baseline import Baseline, BaselineError, read
 from conformance.baseline import corpus_hash as hash_of
 from conformance.case import DTYPES, Case, format_case
+from conformance.catalog import UnknownSpec, get_spec
 from conformance.report import DEVIATION, PASSED, SKIPPED
 from conformance.snapshot import (
     DEFAULT_SEED,
@@ -32,7 +33,7 @@ from conformance.snapshot import (
     corpus,
     record_target,
 )
-from conformance.spec import LossSpec, UnknownSpec, get_spec
+from conformance.spec import LossSpec
 
 
 def environment(libraries: dict[str, str] | None = None) -> dict[str, str]:

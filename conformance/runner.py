@@ -12,12 +12,14 @@ import torch
 
 from conformance import reproducer, variants
 from conformance.case import DTYPES, Case, dtype_name
+from conformance.catalog import get_spec, spec_path
 from conformance.cells import Cell, result_of, run_cells
 from conformance.guard import GuardedTarget, OutsideDomain, PropertyFailure
 from conformance.profiles import hypothesis_settings, profile_name
 from conformance.properties.base import Context, Property
+from conformance.properties.registry import properties_of
 from conformance.report import ERROR, PASSED, SKIPPED, Failure, PropertyResult, Report
-from conformance.spec import LossSpec, get_spec, spec_path
+from conformance.spec import LossSpec
 
 if TYPE_CHECKING:
     from conformance.deviations import Deviation
@@ -53,7 +55,7 @@ def _devices(devices: str | Iterable[str]) -> tuple[list[str], list[str]]:
 
 def select_properties(spec: LossSpec, properties: Iterable[str] | None) -> list[Property]:
     """The spec's properties named (all when None), in the spec's order."""
-    props = spec.property_list()
+    props = properties_of(spec)
     if properties is None:
         return props
     wanted = list(properties)
@@ -220,7 +222,7 @@ def recheck(
     float_inputs = [v for v in inputs.values() if isinstance(v, torch.Tensor)
                     and v.is_floating_point()]
     dtype = float_inputs[0].dtype if float_inputs else torch.float64
-    props = {p.name: p for p in spec.property_list()}
+    props = {p.name: p for p in properties_of(spec)}
     if property_name not in props:
         raise OptionError(f"spec {spec.name!r} has no property {property_name!r}")
     prop = props[property_name]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +20,6 @@ from conformance.timing import timed
 from conformance.tolerance import DEFAULT_RULE, ToleranceRule
 from conformance.variants import Variant
 from reference.reduction import REDUCTIONS, reduce
-
-if TYPE_CHECKING:
-    from conformance.properties.base import Property
 
 
 def _elementwise_magnitude(case: Case, reference_none: np.ndarray) -> np.ndarray:
@@ -295,12 +291,6 @@ class LossSpec:
         return [n for n in declared
                 if n in case.inputs and np.issubdtype(case.inputs[n].dtype, np.floating)]
 
-    def property_list(self) -> list[Property]:
-        from conformance.properties.registry import resolve
-
-        return resolve(self)
-
-
 # call_reference's memory: (id(case), reduction, id(fn)) -> (case, fn, value), oldest first.
 # The case and fn are held, so their ids cannot be reused while an entry lives.
 _REFERENCE_MEMO: dict[tuple[int, str | None, int], tuple[Case, Callable[..., Any], np.ndarray]] = {}
@@ -315,82 +305,13 @@ def _remember(memo: dict[Any, Any], key: Any, entry: Any) -> None:
         del memo[next(iter(memo))]
     memo[key] = entry
 
-_SPECS: dict[str, LossSpec] = {}
+class Family(list):
+    """The specs one family module declares, in order. The module writes `SPECS = Family()`
+    and `SPECS.declare(LossSpec(...))`, which returns the spec; `conformance.catalog` reads
+    the SPECS of every family module it lists."""
 
-
-def register(spec: LossSpec) -> LossSpec:
-    if spec.name in _SPECS:
-        raise ValueError(f"spec {spec.name!r} is declared twice")
-    _SPECS[spec.name] = spec
-    return spec
-
-
-class UnknownSpec(LookupError):
-    pass
-
-
-def _load_declarations() -> None:
-    # Importing the declaration modules registers their specs.
-    import conformance.specs  # noqa: F401
-
-
-def get_spec(name: str | LossSpec) -> LossSpec:
-    """A spec: given as itself, by its catalog name, or, for a spec declared outside the
-    catalog (docs/adding-a-loss.md, "Your own spec"), by its path 'module:ATTR' or
-    'file.py:ATTR'."""
-    if isinstance(name, LossSpec):
-        return name
-    if ":" in name:
-        return _declared_at(name)
-    _load_declarations()
-    try:
-        return _SPECS[name]
-    except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_SPECS), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise UnknownSpec(
-            f"unknown spec {name!r}.{hint} `python -m conformance list` shows all specs,"
-            " and MODULE:ATTR names a spec declared in your own module."
-        ) from None
-
-
-def _declared_at(path: str) -> LossSpec:
-    from conformance.loading import LoadError, load_attribute
-
-    try:
-        found = load_attribute(path)
-    except LoadError as exc:
-        raise UnknownSpec(f"cannot load the spec {path!r}: {exc}") from None
-    if not isinstance(found, LossSpec):
-        raise UnknownSpec(f"{path!r} is a {type(found).__name__}, not a conformance.LossSpec")
-    return found
-
-
-def spec_path(spec: LossSpec) -> str | None:
-    """How a reproducer names `spec`: its catalog name, or 'module:ATTR' where the module that
-    declares it holds it under a name (its reference's or its cases' module); None where
-    neither is so (a spec built in a script or a notebook)."""
-    _load_declarations()
-    if _SPECS.get(spec.name) is not None and _SPECS[spec.name].cases is spec.cases:
-        return spec.name  # the catalog's, or the catalog's bound to declared conventions
-    for fn in (spec.reference, spec.cases):
-        module_name = getattr(getattr(fn, "func", fn), "__module__", None)
-        module = sys.modules.get(module_name or "")
-        if module is None or module_name == "__main__":
-            continue
-        for attr, value in vars(module).items():
-            if isinstance(value, LossSpec) and value.name == spec.name:
-                where = getattr(module, "__file__", None)
-                # A module of a package by its name; a top-level one (a user's file, often
-                # loaded by its path) by its absolute path, which imports from anywhere.
-                if where and "." not in module_name:
-                    return f"{where}:{attr}"
-                return f"{module_name}:{attr}"
-    return None
-
-
-def all_specs() -> list[LossSpec]:
-    _load_declarations()
-    return list(_SPECS.values())
+    def declare(self, spec: LossSpec) -> LossSpec:
+        if any(s.name == spec.name for s in self):
+            raise ValueError(f"spec {spec.name!r} is declared twice")
+        self.append(spec)
+        return spec

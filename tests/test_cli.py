@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 import pytest
 
 from conformance import all_specs, get_spec
+from conformance.properties.registry import properties_of
 
 TESTS_DIR = Path(__file__).resolve().parent
 BCE = "binary_cross_entropy"
@@ -55,7 +56,7 @@ def test_show_prints_signature_and_properties():
     proc = cli("show", spec.name)
     assert proc.returncode == 0, proc.stderr
     assert f"signature:   {spec.signature}" in proc.stdout
-    for prop in spec.property_list():
+    for prop in properties_of(spec):
         assert f"{prop.name}: {prop.description}" in proc.stdout
 
 
@@ -93,10 +94,10 @@ def test_check_json_of_conforming_target(conforming_check):
     assert report["profile"] == "ci"
     # Every property in each default dtype has a result; those that ran saw examples, and
     # only GPU comparisons and torch's accepted float16 gradient deviation did not pass.
-    props = {p.name for p in get_spec(BCE).property_list()}
+    props = {p.name for p in properties_of(get_spec(BCE))}
     assert {(r["property"], r["dtype"]) for r in report["results"]} == {
         (p, d) for p in props for d in ("float64", "float32", "float16", "bfloat16")}
-    only = {p.name: p.home_dtype(get_spec(BCE)) for p in get_spec(BCE).property_list()
+    only = {p.name: p.home_dtype(get_spec(BCE)) for p in properties_of(get_spec(BCE))
             if p.home_dtype(get_spec(BCE))}
     assert only["gradient_matches_own_values"] == "float64"
     for r in report["results"]:
@@ -220,7 +221,7 @@ def test_run_one_spec_prints_table_summary_and_reports(tmp_path):
                "--junit", str(xml))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     spec = get_spec(BCE)
-    for prop in spec.property_list():
+    for prop in properties_of(spec):
         if prop.name in ("agrees_with_cpu", "gradient_matches_own_values"):
             continue  # skipped without a GPU; float64 alone, and BCE gives it little evidence
         if prop.home_dtype(spec) == "float32":  # runs in float32 alone
@@ -237,7 +238,7 @@ def test_run_one_spec_prints_table_summary_and_reports(tmp_path):
     assert all(r["ok"] is True for r in reports)
     checks = sum(len(r["results"]) for r in reports)
     examples = sum(res["examples"] for r in reports for res in r["results"])
-    assert checks == len(spec.implementations) * len(spec.property_list()) * 2
+    assert checks == len(spec.implementations) * len(properties_of(spec)) * 2
     summary = (f"{len(spec.implementations)} implementation(s) of 1 spec(s): {checks} checks,"
                f" {examples} examples; {len(spec.implementations)} conform, 0 conform up to"
                " documented conventions, 0 with known defects, 0 nonconforming;")

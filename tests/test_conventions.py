@@ -12,8 +12,8 @@ import torch
 import conformance
 import conformance.pytest_plugin
 from conformance import check
+from conformance.catalog import all_specs, get_spec
 from conformance.cli import main
-from conformance.spec import all_specs, get_spec
 from conformance.variants import ConventionError, parse
 from implementations import segmentation
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from conformance import deviations
+from conformance.catalog import all_specs
 from conformance.cli import UsageError, load_target, matrix_targets
 from conformance.report import FAILED, SKIPPED
 from conformance.runner import check
-from conformance.spec import all_specs
 
 
 @pytest.fixture(scope="module")

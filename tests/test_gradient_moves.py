@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.case import Case
+from conformance.catalog import all_specs
 from conformance.properties.gradient import (
     _elementwise_loss,
     _loss_of_each,
@@ -23,7 +24,6 @@ from conformance.properties.gradient import (
     moves,
     reference_derivatives,
 )
-from conformance.spec import all_specs
 
 SEPARABLE = [s for s in all_specs() if s.separable]
 STACKING = [s for s in all_specs() if s.stacks]

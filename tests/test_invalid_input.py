@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from conformance import check, get_spec
 from conformance.case import Case
 from conformance.invalid import batch_of_one, inverted_box, label_out_of_range, weight_too_long
+from conformance.properties.registry import properties_of
 from conformance.report import FAILED, PASSED, SKIPPED
 from implementations import boxes
 from implementations.reduction import reduce_loss
@@ -97,8 +98,8 @@ def test_only_float32_runs_it():
 
 def test_the_specs_that_declare_invalid_forms_have_the_property():
     for name in ("iou_loss", "box_iou", "cross_entropy", "kl_div", "l1_loss"):
-        assert PROP in [p.name for p in get_spec(name).property_list()]
-    assert PROP not in [p.name for p in get_spec("lovasz_hinge").property_list()]
+        assert PROP in [p.name for p in properties_of(get_spec(name))]
+    assert PROP not in [p.name for p in properties_of(get_spec("lovasz_hinge"))]
 
 
 def test_show_lists_the_invalid_forms_and_regimes(capsys):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conformance import get_spec
+from conformance.properties.registry import properties_of
 
 BCE = "binary_cross_entropy"
 MODULE = "test_user_losses"
@@ -67,7 +68,7 @@ def _verbose_outcomes(lines: list[str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def properties() -> list[str]:
-    return [p.name for p in get_spec(BCE).property_list()]
+    return [p.name for p in properties_of(get_spec(BCE))]
 
 
 def test_conformance_tests_and_fixture_outcomes(pytester, properties):
@@ -147,7 +148,7 @@ def test_the_matrix_is_one_test_per_cell_with_deviations_as_xfails(pytester):
     # Two of the matrix's implementations of cross_entropy in float64: torch's conforms,
     # toolbelt's has accepted deviations on file (skipped if toolbelt is not installed).
     # (Specs load before the inner run: pytester drops the modules an inner run imports.)
-    cells = len(get_spec("cross_entropy").property_list())
+    cells = len(properties_of(get_spec("cross_entropy")))
     pytester.makepyfile(test_matrix=textwrap.dedent("""\
         from conformance.pytest_plugin import matrix_tests
 

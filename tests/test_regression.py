@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from conformance import drift, regression
 from conformance.baseline import BaselineError, read
 from conformance.case import Case
+from conformance.catalog import get_spec
 from conformance.cli import main
 from conformance.regression import CorpusChanged, compare_to, take_snapshot
-from conformance.spec import get_spec
 
 MSE = get_spec("mse_loss")
 DTYPES = ["float32", "float16"]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import conformance
+from conformance.catalog import spec_path
 from conformance.cli import load_target
-from conformance.spec import spec_path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 ENV = {**os.environ, "CONFORMANCE_PROFILE": "ci", "OMP_NUM_THREADS": "1"}

@@ -23,7 +23,7 @@ REGISTRY: dict[str, Property] = {
                         HANDLES_EMPTY_INPUT, DEFAULT_REDUCTION, *UNIVERSAL)}
 
 
-def resolve(spec: LossSpec) -> list[Property]:
+def properties_of(spec: LossSpec) -> list[Property]:
     """The spec's properties, matches_reference first, the universal ones last; a name must be
     registered. Declaring gradient_matches_reference brings gradient_matches_own_values, and
     declaring invalid forms brings rejects_invalid_input, empty forms handles_empty_input, and

@@ -1,10 +1,1 @@
-"""Spec declarations; importing this package registers every spec."""
-
-from conformance.specs import (  # noqa: F401
-    boxes,
-    classification,
-    hinges,
-    regression,
-    segmentation,
-    sequence,
-)
+"""The family modules of built-in spec declarations; conformance.catalog lists them."""

@@ -41,11 +41,14 @@ from conformance.guard import OutsideDomain, PropertyFailure, gradient
 from conformance.invalid import inverted_box
 from conformance.properties.base import Context, Property
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, each_box, register
+from conformance.spec import Family, LossSpec, each_box
 from conformance.specs.common import GENERIC, choice, maybe, params, zero_loss
 from conformance.tolerance import DEFAULT_RULE
 from reference import boxes as ref
 from reference.reduction import reduce
+
+# The specs this family declares, read by conformance.catalog.
+SPECS = Family()
 
 MIN_SIDE = 1e-3
 REGIMES = ("overlap", "identical", "inside", "shared_centre", "touching", "distant", "random")
@@ -471,7 +474,7 @@ CIOU_LOSS = box_loss_spec(
     gradient_reference=_ciou_with_frozen_alpha,
 )
 for _spec in (IOU_LOSS, GIOU_LOSS, DIOU_LOSS, CIOU_LOSS):
-    register(_spec)
+    SPECS.declare(_spec)
 
 
 # --------------------------------------------------------------------------- pairwise metrics
@@ -518,7 +521,7 @@ for _name, _summary, _fn, _bounds in (
      Relation(name="giou_at_most_iou", description="-1 <= GIoU <= IoU",
               lhs=target(label="GIoU"), rhs=reference(ref.box_iou, label="IoU"), op="le")),
 ):
-    register(LossSpec(
+    SPECS.declare(LossSpec(
         name=_name,
         family="boxes",
         summary=_summary,

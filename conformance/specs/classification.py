@@ -18,7 +18,7 @@ from conformance.elements import Uniform
 from conformance.empty import no_samples
 from conformance.invalid import batch_of_one, label_out_of_range, weight_too_long
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, each_element, register
+from conformance.spec import Family, LossSpec, each_element
 from conformance.specs.common import (
     EMPTY_ELEMENTS,
     EMPTY_SCORES,
@@ -38,6 +38,9 @@ from conformance.specs.transforms import (
 )
 from conformance.variants import Variant
 from reference import classification as ref
+
+# The specs this family declares, read by conformance.catalog.
+SPECS = Family()
 
 
 def _weight_scale(case: Case, name: str = "weight") -> float:
@@ -75,7 +78,7 @@ def _each_sample(case: Case, name: str) -> tuple[int, ...]:
     return (dom.class_axis(case.inputs[name].shape),)
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="binary_cross_entropy",
     empty=(no_samples(along=("weight",)),),
     invalid=(batch_of_one("target"),),
@@ -130,7 +133,7 @@ def _logits_magnitude_with_pos_weight(case: Case, loss: np.ndarray) -> np.ndarra
     return _logit_magnitude(case, loss) * factor
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="binary_cross_entropy_with_logits",
     empty=(no_samples(along=("weight", "pos_weight")),),
     invalid=(batch_of_one("target"),),
@@ -277,7 +280,7 @@ CE_PROPERTIES = (
     ),
 )
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="cross_entropy",
     empty=EMPTY_SCORES,
     regimes=INDEX_REGIMES,
@@ -330,7 +333,7 @@ def _nll_cases(draw: st.DrawFn) -> Case:
     return _log_softmax_input(case)
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="nll_loss",
     empty=EMPTY_SCORES,
     regimes=INDEX_REGIMES,
@@ -396,7 +399,7 @@ def _log_q_equals_p(case: Case) -> Case:
         return case.with_inputs(input=np.where(t > 0, np.log(np.where(t > 0, t, 1.0)), -50.0))
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="kl_div",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
@@ -477,7 +480,7 @@ def _focal_backward_product(unfocused: Callable[[Case], np.ndarray]
     return product
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="sigmoid_focal_loss",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("targets"),),
@@ -575,7 +578,7 @@ def _alpha_as_weight(case: Case) -> Case:
     return out if alpha is None else out.with_params(weight=alpha)
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="softmax_focal_loss",
     empty=EMPTY_SCORES,
     separable=_each_sample,
@@ -650,7 +653,7 @@ def _qfl_cases(draw: st.DrawFn) -> Case:
 
 DROP_ALL = keep_params()
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="quality_focal_loss",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
@@ -706,7 +709,7 @@ def _balanced_cases(draw: st.DrawFn) -> Case:
     return Case({"input": x, "target": y})
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="balanced_binary_cross_entropy_with_logits",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
@@ -794,7 +797,7 @@ def _weight_broadcast(case: Case) -> Case:
     return out.with_params(weight=np.broadcast_to(weight, case.inputs["input"].shape).copy())
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="multilabel_soft_margin_loss",
     empty=(no_samples(min_ndim=2),),
     invalid=(batch_of_one("target", min_ndim=2), weight_too_long()),

@@ -19,7 +19,7 @@ from conformance.elements import Integers, Uniform, Values
 from conformance.empty import no_samples
 from conformance.invalid import batch_of_one, label_out_of_range, weight_too_long
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, register
+from conformance.spec import Family, LossSpec
 from conformance.specs.common import (
     GENERIC,
     choice,
@@ -32,6 +32,9 @@ from conformance.specs.common import (
 from conformance.specs.transforms import LOGIT_SHIFT_INVARIANCE
 from conformance.variants import Variant
 from reference import ranking as ref
+
+# The specs this family declares, read by conformance.catalog.
+SPECS = Family()
 
 # Offsets of a score from the first class's: differences of scores land on the margins (1,
 # the default) exactly, near them, or anywhere.
@@ -205,7 +208,7 @@ def _multi_class_cases(draw: st.DrawFn) -> Case:
         weight=weight))
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="multi_margin_loss",
     empty=(no_samples(min_ndim=2),),
     invalid=(label_out_of_range(), weight_too_long(), batch_of_one("target")),
@@ -266,7 +269,7 @@ def _multi_label_cases(draw: st.DrawFn) -> Case:
     return Case({"input": x, "target": y.reshape(x.shape)})
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="multilabel_margin_loss",
     empty=(no_samples(min_ndim=2),),
     invalid=(label_out_of_range(), batch_of_one("target", min_ndim=2)),

@@ -18,7 +18,7 @@ from conformance.case import Case
 from conformance.elements import Integers, Power10, Uniform, Values, mixture
 from conformance.invalid import Invalid, batch_of_one
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, each_element, register
+from conformance.spec import Family, LossSpec, each_element
 from conformance.specs.common import (
     EMPTY_ELEMENTS,
     GENERIC,
@@ -34,6 +34,9 @@ from reference import classification as cls_ref
 from reference import ranking as rank_ref
 from reference import regression as ref
 from reference.reduction import reduce
+
+# The specs this family declares, read by conformance.catalog.
+SPECS = Family()
 
 
 def _swap(case: Case) -> Case:
@@ -112,7 +115,7 @@ def regression_spec(name: str, summary: str, signature: str, reference_fn: Calla
     # A midpoint convention is owed exactly at the kink, so the gradient property's cases
     # keep a step's distance from it or sit on it.
     domain = _on_or_off_the_kink if subgradient == "midpoint" else None
-    return register(LossSpec(
+    return SPECS.declare(LossSpec(
         name=name,
         invalid=(batch_of_one("target"),),
         empty=EMPTY_ELEMENTS,
@@ -230,7 +233,7 @@ def _swap_ranking(case: Case) -> Case:
     return case.with_inputs(input1=x2, input2=x1, target=-y)
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="margin_ranking_loss",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
@@ -276,7 +279,7 @@ def _hinge_on_or_off_the_kink(case: Case) -> Case:
     return case.with_inputs(input=np.where(near & (y < 0), margin + 2 * band, x))
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="hinge_embedding_loss",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
@@ -321,7 +324,7 @@ def _as_01_labels(case: Case) -> Case:
     return case.with_inputs(target=(1.0 + case.inputs["target"]) / 2.0)
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="soft_margin_loss",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
@@ -449,7 +452,7 @@ def _rate_alone(input: np.ndarray, target: np.ndarray, log_input: bool = True,
     return reduce(np.exp(input) if log_input else np.asarray(input, float), reduction)
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="poisson_nll_loss",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"),),
@@ -603,7 +606,7 @@ def _negative_variance(case: Case) -> Case | None:
 HALF_LOG_TWO_PI = 0.5 * float(np.log(2 * np.pi))
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="gaussian_nll_loss",
     empty=EMPTY_ELEMENTS,
     invalid=(batch_of_one("target"), Invalid("a negative entry in var", _negative_variance)),

@@ -34,11 +34,14 @@ from conformance.case import Case
 from conformance.elements import Integers
 from conformance.empty import no_pixels, no_samples
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, register
+from conformance.spec import Family, LossSpec
 from conformance.specs.common import EMPTY_SCORES, GENERIC, choice, maybe, number, params
 from conformance.variants import Variant
 from reference import classification as cls_ref
 from reference import segmentation as ref
+
+# The specs this family declares, read by conformance.catalog.
+SPECS = Family()
 
 IGNORE = 255
 SATURATED = 1e4  # softmax / sigmoid of +-1e4 are exactly 0 and 1 in every float dtype
@@ -284,7 +287,7 @@ def region_spec(name: str, summary: str, fn, kind: str, relations: tuple,
     `kind` ('dice', 'jaccard' or 'tversky') picks the score's parameters and cases (alpha and
     beta for Tversky, `form` for Dice); the family's invariants, edge cases and conventions
     apply, plus `relations` and `edge_cases`."""
-    return register(LossSpec(
+    return SPECS.declare(LossSpec(
         name=name,
         family="segmentation",
         summary=summary,
@@ -443,7 +446,7 @@ def _ce_part(input, target, ignore_index=None, **_):
                                  ignore_index=-100 if ignore_index is None else ignore_index)
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="dice_ce_loss",
     empty=EMPTY_SCORES,
     family="segmentation",
@@ -524,7 +527,7 @@ def _hard_softmax(case: Case) -> Case:
     return _hard_prediction(case.with_params(activation="softmax")).without_params("activation")
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="lovasz_softmax",
     empty=EMPTY_SCORES,
     family="segmentation",
@@ -599,7 +602,7 @@ def _one_minus_foreground_iou(input: np.ndarray, target: np.ndarray, per_image: 
     return np.asarray(1.0 - iou[1])
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="lovasz_hinge",
     empty=(no_samples(), no_pixels(min_ndim=2)),
     family="segmentation",
@@ -663,7 +666,7 @@ def _swap_labels(case: Case) -> Case:
     return case.with_inputs(input=case.inputs["target"], target=case.inputs["input"])
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="jaccard_index",
     empty=(no_samples(), no_pixels(min_ndim=2)),
     family="segmentation",

@@ -22,11 +22,14 @@ from conformance.elements import Integers, Uniform
 from conformance.empty import Empty
 from conformance.invalid import RAISE_OR_NAN, Invalid, batch_of_one
 from conformance.properties.relation import Relation, reference, target
-from conformance.spec import LossSpec, register
+from conformance.spec import Family, LossSpec
 from conformance.specs.common import GENERIC, OMIT, maybe, params
 from reference import classification as cls_ref
 from reference import sequence as ref
 from reference.reduction import reduce
+
+# The specs this family declares, read by conformance.catalog.
+SPECS = Family()
 
 MAX_CLASSES = 6
 MAX_TARGET = 4
@@ -405,7 +408,7 @@ EDGE_CASES = (
 )
 
 
-register(LossSpec(
+SPECS.declare(LossSpec(
     name="ctc_loss",
     family="sequence",
     summary="connectionist temporal classification: -log of the sum over every alignment",

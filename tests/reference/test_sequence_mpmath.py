@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 
 import reference as ref
 from conformance.case import Case
+from conformance.catalog import get_spec
 from conformance.properties.gradient import reference_derivatives
-from conformance.spec import get_spec
 
 mp = mpmath.MPContext()
 mp.dps = 40
