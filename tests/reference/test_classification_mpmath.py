@@ -708,7 +708,7 @@ def test_misuse_raises_value_error(call: Callable[[], object]) -> None:
 
 
 def test_unknown_reduction_message_lists_valid_ones() -> None:
-    with pytest.raises(ValueError, match="'none', 'sum', 'mean'"):
+    with pytest.raises(ValueError, match="'none', 'mean', 'sum'"):
         ref.reduce(np.ones(2), "average")
 
 
