@@ -30,9 +30,13 @@ from typing import Any
 import numpy as np
 
 from conformance.case import Case
+from conformance.loading import LoadError, load_attribute
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+# The modules a stored callable parameter may come from (conformance.specs.embedding's
+# distances): read back by import, so only the suite's own.
+CALLABLES_FROM = "conformance."
 RECORD_ROWS = "records"  # a records file's metadata rows: JSON, as UTF-8 bytes
 
 
@@ -53,12 +57,31 @@ def _encode_value(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
                 "tuple": isinstance(value, tuple)}
     if isinstance(value, np.generic):
         return value.item()
+    if callable(value):
+        # A callable parameter (triplet_margin_with_distance_loss's distance_function) is one
+        # of the suite's named ones, stored by its import path and read back by importing it.
+        path = getattr(value, "import_path", None)
+        if not isinstance(path, str) or not path.startswith(CALLABLES_FROM):
+            raise BaselineError(f"parameter {key}: {value!r} is a callable without an import"
+                                f" path in {CALLABLES_FROM}*: a snapshot cannot store it")
+        return {"callable": path}
     return value
 
 
 def _decode_value(value: Any, arrays: Any, where: str) -> Any:
     if isinstance(value, dict) and "array" in value:
         return _array(arrays, value["array"], where)
+    if isinstance(value, dict) and "callable" in value:
+        path = value["callable"]
+        # Only the suite's own modules are imported: a manifest names code, it never brings it.
+        if not isinstance(path, str) or not path.startswith(CALLABLES_FROM):
+            raise BaselineError(f"{where}: a callable parameter {path!r} outside"
+                                f" {CALLABLES_FROM}*")
+        try:
+            return load_attribute(path)
+        except LoadError as exc:
+            raise BaselineError(f"{where}: cannot import the callable parameter {path!r}:"
+                                f" {exc}") from exc
     if isinstance(value, dict) and "items" in value:
         items = [_decode_value(v, arrays, where) for v in value["items"]]
         return tuple(items) if value.get("tuple") else items

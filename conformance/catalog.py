@@ -16,13 +16,14 @@ from conformance.spec import LossSpec
 from conformance.specs import (
     boxes,
     classification,
+    embedding,
     hinges,
     regression,
     segmentation,
     sequence,
 )
 
-FAMILIES = (boxes, classification, hinges, regression, segmentation, sequence)
+FAMILIES = (boxes, classification, embedding, hinges, regression, segmentation, sequence)
 
 
 def _catalog() -> dict[str, LossSpec]:

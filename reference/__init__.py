@@ -28,6 +28,14 @@ from reference.classification import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
+from reference.embedding import (
+    cosine_embedding_loss,
+    cosine_similarity,
+    pairwise_distance,
+    squared_distance,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
 from reference.ranking import (
     hinge_embedding_loss,
     margin_ranking_loss,
@@ -72,6 +80,8 @@ __all__ = [
     "class_index_weight_sum",
     "complete_box_iou",
     "complete_box_iou_loss",
+    "cosine_embedding_loss",
+    "cosine_similarity",
     "cross_entropy",
     "ctc_label_rows",
     "ctc_loss",
@@ -101,6 +111,7 @@ __all__ = [
     "multilabel_soft_margin_loss",
     "nll_loss",
     "one_hot",
+    "pairwise_distance",
     "poisson_nll_loss",
     "quality_focal_loss",
     "reduce",
@@ -111,5 +122,8 @@ __all__ = [
     "soft_jaccard_loss",
     "soft_margin_loss",
     "softmax_focal_loss",
+    "squared_distance",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "tversky_loss",
 ]

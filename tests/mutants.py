@@ -719,6 +719,131 @@ def multilabel_margin_skips_minus_one(input, target, reduction="mean"):
     return F.multilabel_margin_loss(input, kept, reduction=reduction)
 
 
+# --------------------------------------------------------------------------- embedding
+
+_COSINE_EPS = 1e-12
+
+
+def _cosine_loss(cos, target, margin, reduction):
+    """torch's branches on a given cosine: 1 - cos for y = 1, max(0, cos - margin) for -1."""
+    out = torch.where(target == 1, 1 - cos, (cos - margin).clamp(min=0))
+    return reduce_loss(out, reduction)
+
+
+def cosine_projects_onto_the_first(input1, input2, target, margin=0, reduction="mean"):
+    """x1 . x2 / (|x1|^2 + eps): the projection onto x1, not the cosine (right only where the
+    two norms are equal)."""
+    cos = (input1 * input2).sum(-1) / ((input1 * input1).sum(-1) + _COSINE_EPS)
+    return _cosine_loss(cos, target, margin, reduction)
+
+
+def cosine_dot_for_dissimilar(input1, input2, target, margin=0, reduction="mean"):
+    """The dissimilar branch on the raw dot product, max(0, x1 . x2 - margin): the norms
+    forgotten in one branch of two."""
+    cos = F.cosine_similarity(input1, input2, dim=-1, eps=1e-8)
+    dot = (input1 * input2).sum(-1)
+    out = torch.where(target == 1, 1 - cos, (dot - margin).clamp(min=0))
+    return reduce_loss(out, reduction)
+
+
+def cosine_margin_added(input1, input2, target, margin=0, reduction="mean"):
+    """max(0, cos + margin) for a dissimilar pair: the margin's sign flipped."""
+    cos = F.cosine_similarity(input1, input2, dim=-1, eps=1e-8)
+    return _cosine_loss(cos, target, -margin, reduction)
+
+
+def cosine_clamped_norms(input1, input2, target, margin=0, reduction="mean"):
+    """The loss built on F.cosine_similarity (each norm clamped at 1e-8): the spec's variant
+    cosine_eps='clamped', not its canonical eps in the squared norms."""
+    cos = F.cosine_similarity(input1, input2, dim=-1, eps=1e-8)
+    return _cosine_loss(cos, target, margin, reduction)
+
+
+def _hinge_of(d_positive, d_negative, margin, reduction, soft=False):
+    z = margin + d_positive - d_negative
+    return reduce_loss(F.softplus(z) if soft else z.clamp(min=0), reduction)
+
+
+def triplet_soft_margin(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        reduction="mean"):
+    """The soft-margin triplet loss, log(1 + exp(z)) (Hermans et al. 2017), for the hinge:
+    never 0, however far the negatives."""
+    d_pos = F.pairwise_distance(anchor, positive, p, eps)
+    d_neg = F.pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = torch.minimum(d_neg, F.pairwise_distance(positive, negative, p, eps))
+    return _hinge_of(d_pos, d_neg, margin, reduction, soft=True)
+
+
+def triplet_swap_takes_the_larger(anchor, positive, negative, margin=1.0, p=2, eps=1e-6,
+                                  swap=False, reduction="mean"):
+    """swap=True takes the larger of d(a, n) and d(p, n): the easier negative."""
+    d_pos = F.pairwise_distance(anchor, positive, p, eps)
+    d_neg = F.pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = torch.maximum(d_neg, F.pairwise_distance(positive, negative, p, eps))
+    return _hinge_of(d_pos, d_neg, margin, reduction)
+
+
+def triplet_squared_distance(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                             reduction="mean"):
+    """p = 2 taken as the squared Euclidean distance (FaceNet's), the other p as torch."""
+    if p != 2:
+        return F.triplet_margin_loss(anchor, positive, negative, margin=margin, p=p, eps=eps,
+                                     swap=swap, reduction=reduction)
+
+    def d(x, y):
+        return (x - y + eps).pow(2).sum(-1)
+
+    d_neg = d(anchor, negative)
+    if swap:
+        d_neg = torch.minimum(d_neg, d(positive, negative))
+    return _hinge_of(d(anchor, positive), d_neg, margin, reduction)
+
+
+def _distances(distance_function, swap, anchor, positive, negative):
+    d = distance_function or F.pairwise_distance
+    d_neg = d(anchor, negative)
+    if swap:
+        d_neg = torch.minimum(d_neg, d(positive, negative))
+    return d(anchor, positive), d_neg
+
+
+def triplet_distance_soft_margin(anchor, positive, negative, *, distance_function=None,
+                                 margin=1.0, swap=False, reduction="mean"):
+    """The soft-margin triplet loss, log(1 + exp(z)), for the hinge."""
+    d_pos, d_neg = _distances(distance_function, swap, anchor, positive, negative)
+    return _hinge_of(d_pos, d_neg, margin, reduction, soft=True)
+
+
+def triplet_distance_swap_takes_the_larger(anchor, positive, negative, *, distance_function=None,
+                                           margin=1.0, swap=False, reduction="mean"):
+    """swap=True takes the larger of d(a, n) and d(p, n)."""
+    d = distance_function or F.pairwise_distance
+    d_neg = d(anchor, negative)
+    if swap:
+        d_neg = torch.maximum(d_neg, d(positive, negative))
+    return _hinge_of(d(anchor, positive), d_neg, margin, reduction)
+
+
+def triplet_distance_squared_by_default(anchor, positive, negative, *, distance_function=None,
+                                        margin=1.0, swap=False, reduction="mean"):
+    """Without a distance_function, the squared Euclidean distance instead of torch's
+    pairwise_distance."""
+    def squared(x, y):
+        return (x - y).pow(2).sum(-1)
+
+    d_pos, d_neg = _distances(distance_function or squared, swap, anchor, positive, negative)
+    return _hinge_of(d_pos, d_neg, margin, reduction)
+
+
+def triplet_distance_ignores_the_function(anchor, positive, negative, *, distance_function=None,
+                                          margin=1.0, swap=False, reduction="mean"):
+    """Always torch's pairwise_distance, whatever distance_function is passed."""
+    d_pos, d_neg = _distances(None, swap, anchor, positive, negative)
+    return _hinge_of(d_pos, d_neg, margin, reduction)
+
+
 # --------------------------------------------------------------------------- boxes
 
 
@@ -1227,6 +1352,22 @@ FAMILY_MUTANTS: list[tuple[str, Loss, str]] = [
     ("gaussian_nll_loss", gaussian_full_log_two_pi, "full_adds_half_log_two_pi"),
     ("gaussian_nll_loss", gaussian_eps_added, "matches_reference"),
     ("gaussian_nll_loss", gaussian_clamp_stops_gradient, "gradient_matches_reference"),
+    ("cosine_embedding_loss", cosine_projects_onto_the_first, "symmetric_in_the_two_inputs"),
+    ("cosine_embedding_loss", cosine_dot_for_dissimilar, "positive_scaling_changes_nothing"),
+    ("cosine_embedding_loss", cosine_margin_added, "negating_x2_swaps_the_branches"),
+    ("cosine_embedding_loss", cosine_clamped_norms, "matches_reference"),
+    ("triplet_margin_loss", triplet_soft_margin, "zero_when_the_margin_is_met"),
+    ("triplet_margin_loss", triplet_swap_takes_the_larger, "swap_never_lowers_the_loss"),
+    ("triplet_margin_loss", triplet_squared_distance, "p2_is_the_default_distance_loss"),
+    ("triplet_margin_loss", triplet_squared_distance, "matches_reference"),
+    ("triplet_margin_with_distance_loss", triplet_distance_soft_margin,
+     "zero_when_the_margin_is_met"),
+    ("triplet_margin_with_distance_loss", triplet_distance_swap_takes_the_larger,
+     "swap_never_lowers_the_loss"),
+    ("triplet_margin_with_distance_loss", triplet_distance_squared_by_default,
+     "the_default_distance_is_pairwise_distance"),
+    ("triplet_margin_with_distance_loss", triplet_distance_ignores_the_function,
+     "matches_reference"),
     ("multi_margin_loss", multi_margin_counts_the_target_class, "zero_when_every_margin_is_met"),
     ("multi_margin_loss", multi_margin_weight_inside, "matches_reference"),
     ("multi_margin_loss", multi_margin_clamped_scores, "logit_shift_invariance"),

@@ -639,3 +639,47 @@ def test_torch_ctc_refuses_an_empty_batch_and_half_precision():
     for dtype in (torch.float16, torch.bfloat16):
         with pytest.raises(NotImplementedError):
             F.ctc_loss(log_probs.to(dtype), torch.tensor([[1]]), *CTC_LENGTHS)
+
+
+# docs/findings.md 3t: cosine_embedding_loss multiplies the squared norms in float16; the
+# cosine and triplet losses broadcast a batch of 1.
+def test_torch_cosine_embedding_loss_float16_norm_product_leaves_the_range():
+    x = torch.full((2, 4), 16.0, dtype=torch.float16)
+    y = torch.tensor([1.0, -1.0], dtype=torch.float16)
+    half = F.cosine_embedding_loss(x, x, y, margin=0.5, reduction="none")
+    assert half.tolist() == [1.0, 0.0]
+    single = F.cosine_embedding_loss(x.float(), x.float(), y.float(), margin=0.5,
+                                     reduction="none")
+    assert single.tolist() == pytest.approx([0.0, 0.5], abs=1e-6)
+    small = torch.tensor([[0.0078125]], dtype=torch.float16, requires_grad=True)
+    loss = F.cosine_embedding_loss(small, torch.tensor([[0.015625]], dtype=torch.float16),
+                                   torch.tensor([1.0], dtype=torch.float16), reduction="none")
+    loss.sum().backward()
+    assert loss.item() == -math.inf and math.isnan(small.grad.item())
+    failure = conformance.recheck(F.cosine_embedding_loss, "cosine_embedding_loss",
+                                  "matches_reference",
+                                  {"input1": x, "input2": x, "target": y}, {"margin": 0.5},
+                                  verbose=False)
+    assert failure is not None and "does not hold" in failure.message
+    # Under autocast it runs in float32 and is right.
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert F.cosine_embedding_loss(x, x, y, margin=0.5, reduction="none").tolist() == (
+            pytest.approx([0.0, 0.5], abs=1e-6))
+
+
+def test_torch_cosine_and_triplet_losses_broadcast_a_batch_of_one():
+    x1 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    x2 = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    out = F.cosine_embedding_loss(x1, x2, torch.tensor([1.0]), reduction="none")
+    assert out.tolist() == pytest.approx([0.0, 1.0, 0.0], abs=1e-6)
+    anchor = torch.tensor([[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]])
+    positive = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]])
+    negative = torch.tensor([[3.0, 4.0]])
+    for fn in (F.triplet_margin_loss, F.triplet_margin_with_distance_loss):
+        assert fn(anchor, positive, negative, reduction="none").shape == (3,)
+    failure = conformance.recheck(F.triplet_margin_loss, "triplet_margin_loss",
+                                  "rejects_invalid_input",
+                                  {"anchor": anchor, "positive": positive,
+                                   "negative": torch.cat([negative, anchor[1:]])}, {},
+                                  verbose=False)
+    assert failure is not None and "batch of 1" in failure.message

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from conformance import drift, regression
-from conformance.baseline import BaselineError, read
+from conformance.baseline import BaselineError, decode_cases, encode_cases, read
 from conformance.case import Case
 from conformance.catalog import get_spec
 from conformance.cli import main
@@ -224,6 +224,28 @@ def test_no_pickle_in_a_baseline(baseline: Path) -> None:
     for file in (baseline / "records").glob("*.npz"):
         with np.load(file, allow_pickle=False) as data:
             assert all(data[k].dtype != object for k in data.files)
+
+
+def test_a_named_callable_parameter_is_stored_by_its_import_path(tmp_path: Path) -> None:
+    # triplet_margin_with_distance_loss draws distance_function from named callables: a
+    # snapshot stores each by its import path and compares on the same callable.
+    spec = get_spec("triplet_margin_with_distance_loss")
+    meta, _ = encode_cases(list(spec.edge_cases))
+    assert {"callable": "conformance.specs.embedding:SQUARED_DISTANCE"} in [
+        case["params"].get("distance_function") for case in meta]
+    snapshot(tmp_path, F.triplet_margin_with_distance_loss, spec=spec, size=8)
+    report, _ = compare_to(tmp_path, lambda path: F.triplet_margin_with_distance_loss)
+    assert report.ok
+    stored = read(tmp_path).corpus["triplet_margin_with_distance_loss"]
+    assert any(c.params.get("distance_function") is not None for c in stored)
+
+
+def test_a_callable_parameter_outside_the_suite_is_neither_stored_nor_imported() -> None:
+    with pytest.raises(BaselineError, match="without an import path"):
+        encode_cases([Case({"x": np.zeros(2)}, {"fn": lambda x, y: x})])
+    entry = {"label": None, "inputs": [], "params": {"fn": {"callable": "os:system"}}}
+    with pytest.raises(BaselineError, match="outside conformance"):
+        decode_cases([entry], {}, "manifest.json")
 
 
 # ----------------------------------------------------------------------------- run reports

@@ -196,6 +196,20 @@ def test_a_kink_too_small_to_tell_from_smooth_allows_either_side():
     # margin - x is 0.
     (F.hinge_embedding_loss, "hinge_embedding_loss",
      {"input": torch.tensor([0.3, 2.0]), "target": torch.tensor([-1.0, 1.0])}, {"margin": 0.3}),
+    # A dissimilar pair whose cosine is 2e-3 above the margin in float64; bfloat16 puts it
+    # below, where the hinge is flat.
+    (F.cosine_embedding_loss, "cosine_embedding_loss",
+     {"input1": torch.tensor([[0.56640625, 1.875, 1.1953125, 0.9921875]], dtype=torch.bfloat16),
+      "input2": torch.tensor([[0.51953125, -0.490234375, 3.515625, -0.81640625]],
+                             dtype=torch.bfloat16),
+      "target": torch.tensor([-1.0], dtype=torch.bfloat16)}, {"margin": 0.3}),
+    # Identical anchor, positive and negative under swap: eps puts the kinks of |a - p + eps|
+    # and |p - n + eps| 1e-6 on either side of the min's tie, inside the long steps, which read
+    # an interval that excludes the tie's own (a ci profile draw).
+    (F.triplet_margin_loss, "triplet_margin_loss",
+     {"anchor": torch.tensor([10.013504028320312]),
+      "positive": torch.tensor([10.013504028320312]),
+      "negative": torch.tensor([10.013504028320312])}, {"swap": True}),
 ])
 def test_a_hinge_closer_to_its_kink_than_the_dtype_resolves_is_not_judged_there(
         fn, name, inputs, params):

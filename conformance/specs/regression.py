@@ -661,7 +661,3 @@ SPECS.declare(LossSpec(
                  " mean = sum / number of elements."),
 ))
 
-
-# Old private names, kept while other modules move to conformance.specs.common.
-_resolvable = near_a_kink
-_overflow_only = overflow_only
