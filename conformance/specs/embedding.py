@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -641,36 +642,43 @@ TRIPLET_EDGE_CASES = (
 )
 
 
-SPECS.declare(LossSpec(
+def triplet_spec(*, relation: Relation, **fields: Any) -> LossSpec:
+    """A triplet loss max(margin + d(a, p) - d(a, n), 0) of (N, D) rows: the family's error
+    scale, intermediates, gradient moves, empty and invalid forms and invariants (zero once
+    the margin is met; swap never lowers the loss), plus the spec's own `relation`; `fields`
+    are the spec's other LossSpec fields (name, signature, reference, cases, ...)."""
+    return LossSpec(
+        family="embedding",
+        magnitude=_triplet_magnitude,
+        intermediates=_triplet_intermediates,
+        differentiable=("anchor", "positive", "negative"),
+        separable=_each_row,
+        stacks=True,
+        gradient_domain=_triplet_off_the_kinks,
+        empty=EMPTY_ROWS,
+        invalid=(batch_of_one("negative", min_ndim=2),),
+        properties=(*GENERIC, ZERO_WHEN_THE_MARGIN_IS_MET, SWAP_NEVER_LOWERS_THE_LOSS,
+                    relation),
+        **fields,
+    )
+
+
+SPECS.declare(triplet_spec(
     name="triplet_margin_loss",
-    family="embedding",
     summary="max(margin + d(a, p) - d(a, n), 0) with d(x, y) = ||x - y + eps||_p",
     signature=("triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-06,"
                " swap=False, reduction='mean')"),
     reference=ref.triplet_margin_loss,
     cases=_triplet_cases,
-    magnitude=_triplet_magnitude,
-    intermediates=_triplet_intermediates,
-    differentiable=("anchor", "positive", "negative"),
-    separable=_each_row,
-    stacks=True,
-    gradient_domain=_triplet_off_the_kinks,
-    empty=EMPTY_ROWS,
-    invalid=(batch_of_one("negative", min_ndim=2),),
-    properties=(
-        *GENERIC,
-        ZERO_WHEN_THE_MARGIN_IS_MET,
-        SWAP_NEVER_LOWERS_THE_LOSS,
-        Relation(
-            name="p2_is_the_default_distance_loss",
-            description=("triplet_margin_loss(p=2, eps=1e-6) =="
-                         " triplet_margin_with_distance_loss with its default distance"),
-            lhs=target(label="triplet_margin_loss(p=2, eps=1e-6)"),
-            rhs=reference(ref.triplet_margin_with_distance_loss,
-                          transform=_drop_distance_parameters,
-                          label="triplet_margin_with_distance_loss(distance_function=None)"),
-            adapt=lambda c: c.with_params(p=2.0, eps=1e-6),
-        ),
+    relation=Relation(
+        name="p2_is_the_default_distance_loss",
+        description=("triplet_margin_loss(p=2, eps=1e-6) =="
+                     " triplet_margin_with_distance_loss with its default distance"),
+        lhs=target(label="triplet_margin_loss(p=2, eps=1e-6)"),
+        rhs=reference(ref.triplet_margin_with_distance_loss,
+                      transform=_drop_distance_parameters,
+                      label="triplet_margin_with_distance_loss(distance_function=None)"),
+        adapt=lambda c: c.with_params(p=2.0, eps=1e-6),
     ),
     edge_cases=TRIPLET_EDGE_CASES,
     implementations=("torch.nn.functional:triplet_margin_loss",),
@@ -700,35 +708,21 @@ def _default_distance(case: Case) -> Case:
     return case.without_params("distance_function")
 
 
-SPECS.declare(LossSpec(
+SPECS.declare(triplet_spec(
     name="triplet_margin_with_distance_loss",
-    family="embedding",
     summary="max(margin + d(a, p) - d(a, n), 0) for a given distance d (pairwise_distance by"
             " default)",
     signature=("triplet_margin_with_distance_loss(anchor, positive, negative,"
                " distance_function=None, margin=1.0, swap=False, reduction='mean')"),
     reference=ref.triplet_margin_with_distance_loss,
     cases=_distance_cases,
-    magnitude=_triplet_magnitude,
-    intermediates=_triplet_intermediates,
-    differentiable=("anchor", "positive", "negative"),
-    separable=_each_row,
-    stacks=True,
-    gradient_domain=_triplet_off_the_kinks,
-    empty=EMPTY_ROWS,
-    invalid=(batch_of_one("negative", min_ndim=2),),
-    properties=(
-        *GENERIC,
-        ZERO_WHEN_THE_MARGIN_IS_MET,
-        SWAP_NEVER_LOWERS_THE_LOSS,
-        Relation(
-            name="the_default_distance_is_pairwise_distance",
-            description=("with distance_function left out, the loss is triplet_margin_loss"
-                         " with p = 2 and eps = 1e-6"),
-            lhs=target(label="loss(distance_function omitted)"),
-            rhs=reference(ref.triplet_margin_loss, label="triplet_margin_loss(p=2, eps=1e-6)"),
-            adapt=_default_distance,
-        ),
+    relation=Relation(
+        name="the_default_distance_is_pairwise_distance",
+        description=("with distance_function left out, the loss is triplet_margin_loss"
+                     " with p = 2 and eps = 1e-6"),
+        lhs=target(label="loss(distance_function omitted)"),
+        rhs=reference(ref.triplet_margin_loss, label="triplet_margin_loss(p=2, eps=1e-6)"),
+        adapt=_default_distance,
     ),
     edge_cases=(
         *(case.with_params(distance_function=PAIRWISE_DISTANCE).without_params("p", "eps")

@@ -60,6 +60,11 @@ class Hinges:
     def z(self) -> np.ndarray:
         return self.margin - self.own + self.x[:, None, :]
 
+    def listed_classes(self, n: int) -> np.ndarray:
+        """Sample n's classes that some counted hinge is listed for (its target class, or its
+        listed labels with a class not listed against them)."""
+        return np.unique(self.listed[n][np.any(self.counted[n], axis=1)])
+
     @property
     def sizes(self) -> np.ndarray:
         """The terms each hinge's argument sums, |m| + |x[j]| + |x[i]|: its rounding scale."""
@@ -140,8 +145,7 @@ def _off_the_kinks(hinges_of: Callable[[Case], Hinges]) -> Callable[[Case], Case
                 z = h.z[n] - s
                 near_n, _ = near_a_kink(z, h.margin, h.own[n] + s, h.x[n][None, :])
                 if not np.any(near_n & h.counted[n]):
-                    listed = np.unique(h.listed[n][np.any(h.counted[n], axis=1)])
-                    x[n, listed] += s
+                    x[n, h.listed_classes(n)] += s
                     break
         return case.with_inputs(input=x.reshape(case.inputs["input"].shape))
 
@@ -161,7 +165,7 @@ def _every_margin_met(hinges_of: Callable[[Case], Hinges]) -> Callable[[Case], C
         x = h.x.copy()
         lead = np.max(x, axis=1) + 2.0 + abs(h.margin)
         for n in range(x.shape[0]):
-            x[n, np.unique(h.listed[n][np.any(h.counted[n], axis=1)])] = lead[n]
+            x[n, h.listed_classes(n)] = lead[n]
         return case.with_inputs(input=x.reshape(case.inputs["input"].shape))
 
     return adapt
