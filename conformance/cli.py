@@ -287,14 +287,15 @@ def matrix_targets(specs: Sequence[LossSpec],
     pairs = builtin_targets(specs)
     versions: dict[str, str] = {}
     if libraries:
-        from implementations.adapters import ADAPTERS, DISTRIBUTIONS
+        from implementations.adapters import registered
         from implementations.sources import version
 
         wanted = {s.name: s for s in specs}
-        for library, targets in ADAPTERS.items():
-            versions[library] = version(DISTRIBUTIONS[library])
-            pairs += [(wanted[name], path) for name, path in targets
-                      if name in wanted and (wanted[name], path) not in pairs]
+        for adapter in registered():
+            versions.setdefault(adapter.library, version(adapter.library))
+            spec = wanted.get(adapter.spec)
+            if spec is not None and (spec, adapter.path) not in pairs:
+                pairs.append((spec, adapter.path))
     return pairs, versions
 
 

@@ -3,8 +3,8 @@
 A deviations file (TOML) lists entries, each scoped as narrowly as its author can:
 
     [[deviation]]
-    implementation = "implementations.torchvision_ops:box_iou"   # fnmatch patterns, all three
-    spec = "box_iou"                        # spec and property: one pattern or a list
+    implementation = "implementations.adapters.torchvision_ops:box_iou"  # fnmatch patterns
+    spec = "box_iou"                        # spec and property: one pattern or a list (all three)
     property = "output_dtype"
     dtypes = ["float16", "bfloat16"]        # optional: every dtype when left out
     devices = ["cpu"]                       # optional

@@ -40,10 +40,24 @@ def load_attribute(path: str) -> Any:
             sys.path.remove(folder)
     obj: Any = module
     for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise LoadError(f"module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise LoadError(f"module {module_name!r} has no attribute {attr!r}") from None
+        except ImportError as exc:  # a module that imports its library on first use
+            raise LoadError(f"cannot import {path!r}: {exc}") from exc
+    missing = missing_requirements(obj)
+    if missing:
+        raise LoadError(f"{path!r} needs {', '.join(missing)}, which"
+                        f" {'is' if len(missing) == 1 else 'are'} not installed")
     return obj
+
+
+def missing_requirements(fn: Any) -> list[str]:
+    """The modules a target declares it imports on its first call (`fn.conformance_requires`,
+    as adapters do) that cannot be imported here."""
+    required = getattr(fn, "conformance_requires", None) or ()
+    return [name for name in required if importlib.util.find_spec(name.split(".")[0]) is None]
 
 
 def _module(module_name: str) -> Any:

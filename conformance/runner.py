@@ -15,6 +15,7 @@ from conformance.case import DTYPES, Case, dtype_name
 from conformance.catalog import get_spec, spec_path
 from conformance.cells import Cell, result_of, run_cells
 from conformance.guard import GuardedTarget, OutsideDomain, PropertyFailure
+from conformance.loading import missing_requirements
 from conformance.profiles import hypothesis_settings, profile_name
 from conformance.properties.base import Context, Property
 from conformance.properties.registry import properties_of
@@ -124,6 +125,12 @@ def check(
     props = select_properties(spec, properties)
     usable, report.notes = _devices(devices)
 
+    missing = missing_requirements(fn)
+    if missing:  # an adapter whose library is absent: nothing to check, nothing failed
+        why = f"not installed: {', '.join(missing)}"
+        report.results = [PropertyResult(spec.name, prop.name, dtype, device, SKIPPED, reason=why)
+                          for device in usable for dtype in dtypes for prop in props]
+        return report
     target = GuardedTarget(fn, timeout)
     with _intra_op_threads(threads):
         for device in usable:

@@ -6,6 +6,10 @@ exist"), timm and segmentation_models_pytorch import that torchvision, pytorch_t
 OpenCV. Their loss modules need torch only. Where the normal import fails, the modules are
 imported under empty stand-ins for their parent packages (packages whose `__init__` never runs),
 so the functions are the library's own code, unchanged.
+
+Adapters hold their library as `Sources`, imported on first use: an adapter module imports
+(and registers its targets) whether or not its library is installed, and listing the adapters
+never pays for importing JAX or monai.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -54,6 +59,38 @@ def import_sources(package: str, modules: Sequence[str],
             for attr in public:
                 setattr(stub, attr, getattr(module, attr))
     return {m: importlib.import_module(f"{package}.{m}") for m in modules}
+
+
+class Sources:
+    """`import_sources(package, modules, helpers)`, run on the first lookup: `sources["focal"]` is
+    the module `package.focal`, and raises LibraryMissing while the library is not installed.
+
+    quiet: warning categories the library's own import emits that are noise, not results.
+    """
+
+    def __init__(self, package: str, modules: Sequence[str],
+                 helpers: Mapping[str, Sequence[str]] | None = None,
+                 quiet: tuple[type[Warning], ...] = ()) -> None:
+        self.package, self.modules, self.helpers, self.quiet = (
+            package, tuple(modules), helpers, quiet)
+        self._loaded: dict[str, types.ModuleType] | None = None
+
+    def __getitem__(self, module: str) -> types.ModuleType:
+        if self._loaded is None:
+            with warnings.catch_warnings():
+                for category in self.quiet:
+                    warnings.simplefilter("ignore", category)
+                self._loaded = import_sources(self.package, self.modules, self.helpers)
+        return self._loaded[module]
+
+    def __repr__(self) -> str:
+        state = "imported" if self._loaded is not None else "not imported yet"
+        return f"Sources({self.package!r}, {self.modules!r}; {state})"
+
+
+def installed(module: str) -> bool:
+    """Whether `module`'s top-level package can be imported (without importing it)."""
+    return importlib.util.find_spec(module.split(".")[0]) is not None
 
 
 def _stand_in(name: str, location: Path) -> types.ModuleType:

@@ -4,28 +4,35 @@ file; combinations a library lacks are not applicable; a missing library is skip
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 
 import pytest
+import torch
 import torch.nn.functional as F
 
-from conformance import NotApplicable, check, deviations
+from conformance import NotApplicable, all_specs, check, deviations, get_spec, reproducer
 from conformance.cli import UsageError, load_target
 from conformance.report import DEVIATION, PASSED, SKIPPED
-from implementations.adapters import ADAPTERS
-from implementations.sources import LibraryMissing, import_sources
+from implementations.adapters import LIBRARY_DEFAULT, adapts, registered
+from implementations.sources import LibraryMissing, Sources, import_sources
 
-TARGETS = [(lib, spec, path) for lib, pairs in ADAPTERS.items() for spec, path in pairs]
+TARGETS = [(a.library, a.spec, a.path) for a in registered()]
 ACCEPTED = deviations.builtin()
 COMPILING = {"optax"}
+each_adapter = pytest.mark.parametrize(("library", "spec", "path"), TARGETS,
+                                       ids=[f"{lib}-{spec}" for lib, spec, _ in TARGETS])
 
 
-@pytest.mark.parametrize(("library", "spec", "path"), TARGETS,
-                         ids=[f"{lib}-{spec}" for lib, spec, _ in TARGETS])
-def test_adapter_conforms_or_its_deviations_are_on_file(library, spec, path):
+def installed_target(library: str, path: str):
     if importlib.util.find_spec(library) is None:
         pytest.skip(f"{library} is not installed")
-    fn = load_target(path)
+    return load_target(path)
+
+
+@each_adapter
+def test_adapter_conforms_or_its_deviations_are_on_file(library, spec, path):
+    fn = installed_target(library, path)
     # JAX compiles each new shape and parameter value (about a second each): optax's row gets
     # a third of the draws here, its edge cases included; the matrix runs it in full.
     draws = {"max_examples": 8} if library in COMPILING else {}
@@ -42,6 +49,66 @@ def test_a_missing_library_is_reported_as_missing_not_as_a_failure():
         import_sources("no_such_loss_library", ("losses",))
     with pytest.raises(UsageError):
         load_target("implementations.adapters.no_such_adapter:loss")
+
+
+_ABSENT = Sources("no_such_loss_library.losses", ("mse",))
+
+
+@adapts("mse_loss", library="no_such_loss_library")
+def _absent_mse_loss(input, target, reduction="mean"):
+    return _ABSENT["mse"].mse_loss(input, target, reduction=reduction)
+
+
+def test_an_adapter_of_an_absent_library_imports_and_is_skipped_as_not_installed():
+    # Its module imported (the library is looked up on the first call only) ...
+    with pytest.raises(LibraryMissing, match="no_such_loss_library is not installed"):
+        _absent_mse_loss(torch.zeros(1), torch.zeros(1))
+    # ... and check() reports it as not installed: no evidence, nothing failed.
+    report = check(_absent_mse_loss, "mse_loss", dtypes=("float64",))
+    assert report.verdict == "NO EVIDENCE" and not report.ok
+    assert report.results and all(r.status == SKIPPED for r in report.results)
+    assert "not installed: no_such_loss_library" in str(report)
+    # Loaded by path, it is a usage error that names the library.
+    with pytest.raises(UsageError, match="needs no_such_loss_library, which is not installed"):
+        load_target(f"{__name__}:_absent_mse_loss")
+
+
+def test_every_registered_adapter_is_found_at_its_path_and_names_a_spec():
+    specs = {s.name for s in all_specs()}
+    adapters = registered()
+    assert len({a.path for a in adapters}) == len(adapters) > 40
+    for adapter in adapters:
+        assert adapter.spec in specs, adapter
+        if importlib.util.find_spec(adapter.library) is None:
+            continue  # re-exported functions are the library's: nothing to look at without it
+        fn = load_target(adapter.path)
+        if hasattr(fn, "conformance_requires"):  # written here (not a re-export): its own path
+            assert adapter.library in fn.conformance_requires
+            assert reproducer.import_path(fn) == adapter.path
+
+
+@each_adapter
+def test_adapters_take_the_canonical_parameters_in_order(library, spec, path):
+    taken = inspect.signature(installed_target(library, path)).parameters
+    declared = get_spec(spec)
+    variants = {v.name for v in declared.variants}
+    wanted = [p for p in inspect.signature(declared.reference).parameters.values()
+              if p.name not in variants]
+    # A library's own function may keep legacy parameters between the canonical ones.
+    assert [n for n in taken if n in {p.name for p in wanted}] == [p.name for p in wanted]
+    for p in wanted:
+        assert taken[p.name].default in (p.default, LIBRARY_DEFAULT), (
+            f"{path}: {p.name}={taken[p.name].default!r}, the spec {p.default!r}")
+
+
+def test_a_region_adapter_reads_positional_arguments_in_the_specs_order():
+    if importlib.util.find_spec("segmentation_models_pytorch") is None:
+        pytest.skip("segmentation_models_pytorch is not installed")
+    tversky = load_target("implementations.adapters.smp_losses:tversky_loss")
+    x = torch.randn(2, 3, 5, dtype=torch.float64)
+    y = torch.randint(0, 3, (2, 5))
+    assert torch.equal(tversky(x, y, 0.2, 0.8), tversky(x, y, alpha=0.2, beta=0.8))
+    assert not torch.equal(tversky(x, y, 0.2, 0.8), tversky(x, y, alpha=0.8, beta=0.2))
 
 
 def _bce_without_weights(input, target, weight=None, reduction="mean"):

@@ -41,9 +41,9 @@ def test_every_spec_has_a_conforming_implementation():
 def test_every_deviation_on_file_names_a_target_the_project_checks():
     import fnmatch
 
-    from implementations.adapters import ADAPTERS
+    from implementations.adapters import registered
 
-    paths = {path for _, path in TARGETS} | {p for pairs in ADAPTERS.values() for _, p in pairs}
+    paths = {path for _, path in TARGETS} | {adapter.path for adapter in registered()}
     for dev in ACCEPTED:
         pattern = dev.implementation.replace(":", ".")
         assert any(fnmatch.fnmatchcase(p.replace(":", "."), pattern) for p in paths), dev.scope()

@@ -151,7 +151,7 @@ def test_a_target_that_raises_on_an_empty_batch_fails_with_the_error():
 
 def test_torchvision_box_losses_follow_their_own_empty_convention():
     try:
-        from implementations.torchvision_ops import generalized_box_iou_loss
+        from implementations.adapters.torchvision_ops import generalized_box_iou_loss
     except ImportError as exc:
         pytest.skip(f"torchvision is not importable: {exc}")
 

@@ -22,7 +22,7 @@ BOXES2 = torch.tensor([[0.5, 0.0, 1.5, 1.0]], dtype=torch.float64)
 @pytest.fixture(scope="module")
 def torchvision_ciou():
     try:
-        from implementations.torchvision_ops import complete_box_iou_loss
+        from implementations.adapters.torchvision_ops import complete_box_iou_loss
     except ImportError as exc:
         pytest.skip(f"torchvision is not importable: {exc}")
     return complete_box_iou_loss
@@ -54,7 +54,7 @@ def test_the_check_finds_it_without_being_told_where(torchvision_ciou):
 
 def test_torchvision_focal_nan_gradient_for_gamma_below_one():
     try:
-        from implementations.torchvision_ops import sigmoid_focal_loss
+        from implementations.adapters.torchvision_ops import sigmoid_focal_loss
     except ImportError as exc:
         pytest.skip(f"torchvision is not importable: {exc}")
     from implementations.focal import sigmoid_focal_loss as ours

@@ -417,7 +417,7 @@ IOU_LOSS = box_loss_spec(
     "1 - |A n B| / (|A u B| + eps); a zero-area box has IoU 0. At eps = 0 two zero-area boxes"
     " (IoU = 0 / 0) are outside the domain.",
 )
-TORCHVISION = "implementations.torchvision_ops"
+TORCHVISION = "implementations.adapters.torchvision_ops"
 
 GIOU_LOSS = box_loss_spec(
     "generalized_box_iou_loss", "1 - GIoU (Rezatofighi et al. 2019)",
@@ -543,6 +543,6 @@ for _name, _summary, _fn, _bounds in (
                                               [3.0, 0.0, 4.0, 1.0]])},
                          label="identical, empty (0/0 = NaN) and distant boxes"),),
         implementations=(f"implementations.boxes:{_name}",
-                         f"implementations.torchvision_ops:{_name}"),
+                         f"implementations.adapters.torchvision_ops:{_name}"),
         conventions="No eps: the metric of two empty boxes is 0/0 = NaN (declared).",
     ))

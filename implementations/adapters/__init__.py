@@ -4,17 +4,21 @@ An adapter maps names and layouts (argument names, layouts, how a disabled alpha
 and nothing else: a parameter the caller leaves out is left out of the library's call
 (LIBRARY_DEFAULT), and a convention the library documents is declared, not converted
 (conformance.variants); what the library computes, including its dtype, NaNs and errors,
-reaches the checks unchanged. Each module imports its library lazily through
-implementations.sources and raises ImportError (LibraryMissing) when the library is absent, so
-its targets are skipped, never failed.
+reaches the checks unchanged. Each module imports its library on first use through
+implementations.sources (LibraryMissing, an ImportError, when it is absent), so its targets
+are listed whether or not the library is installed, and skipped, never failed, without it.
 
-ADAPTERS lists, per library, (spec, "module:attr") targets; `python -m conformance run
---libraries` checks each installed one.
+Each adapter registers itself where it is written, with `@adapts(spec, library=...)` (or
+`reexports` for a library's own functions taken as they are); `registered()` lists them all, and
+`python -m conformance run --libraries` checks each installed one.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 
 class _LibraryDefault:
@@ -40,53 +44,66 @@ def given(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not LIBRARY_DEFAULT}
 
 
-ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
-    "torchvision": (
-        ("sigmoid_focal_loss", "implementations.torchvision_ops:sigmoid_focal_loss"),
-        ("generalized_box_iou_loss", "implementations.torchvision_ops:generalized_box_iou_loss"),
-        ("distance_box_iou_loss", "implementations.torchvision_ops:distance_box_iou_loss"),
-        ("complete_box_iou_loss", "implementations.torchvision_ops:complete_box_iou_loss"),
-        ("box_iou", "implementations.torchvision_ops:box_iou"),
-        ("generalized_box_iou", "implementations.torchvision_ops:generalized_box_iou"),
-    ),
-    "fvcore": (
-        ("sigmoid_focal_loss", "implementations.adapters.fvcore_nn:sigmoid_focal_loss"),
-        ("generalized_box_iou_loss", "implementations.adapters.fvcore_nn:generalized_box_iou_loss"),
-        ("smooth_l1_loss", "implementations.adapters.fvcore_nn:smooth_l1_loss"),
-    ),
-    "kornia": (
-        ("sigmoid_focal_loss", "implementations.adapters.kornia_losses:sigmoid_focal_loss"),
-        ("softmax_focal_loss", "implementations.adapters.kornia_losses:softmax_focal_loss"),
-        ("lovasz_hinge", "implementations.adapters.kornia_losses:lovasz_hinge"),
-        ("lovasz_softmax", "implementations.adapters.kornia_losses:lovasz_softmax"),
-    ),
-    "timm": (
-        ("cross_entropy", "implementations.adapters.timm_loss:cross_entropy"),
-    ),
-    "monai": (
-        ("soft_dice_loss", "implementations.adapters.monai_losses:soft_dice_loss"),
-        ("soft_jaccard_loss", "implementations.adapters.monai_losses:soft_jaccard_loss"),
-        ("sigmoid_focal_loss", "implementations.adapters.monai_losses:sigmoid_focal_loss"),
-    ),
-    "segmentation_models_pytorch": tuple(
-        (spec, f"implementations.adapters.smp_losses:{spec}") for spec in (
-            "soft_dice_loss", "soft_jaccard_loss", "tversky_loss", "lovasz_softmax",
-            "lovasz_hinge", "sigmoid_focal_loss", "softmax_focal_loss", "cross_entropy",
-            "binary_cross_entropy_with_logits")),
-    "pytorch_toolbelt": tuple(
-        (spec, f"implementations.adapters.toolbelt_losses:{spec}") for spec in (
-            "soft_dice_loss", "soft_jaccard_loss", "lovasz_softmax", "lovasz_hinge",
-            "sigmoid_focal_loss", "softmax_focal_loss", "quality_focal_loss", "cross_entropy",
-            "binary_cross_entropy_with_logits", "balanced_binary_cross_entropy_with_logits")),
-    # A port outside torch: JAX through a torch.autograd.Function bridge, values and gradients.
-    "optax": tuple(
-        (spec, f"implementations.adapters.optax_losses:{spec}") for spec in (
-            "sigmoid_focal_loss", "binary_cross_entropy_with_logits", "cross_entropy",
-            "huber_loss", "mse_loss", "kl_div", "soft_dice_loss", "soft_jaccard_loss",
-            "tversky_loss")),
-}
+@dataclass(frozen=True)
+class Adapter:
+    """One third-party target: the callable at `path` ('module:attr') computes `spec` with
+    `library`'s code (`library` is the name it is imported and installed by)."""
 
-DISTRIBUTIONS = {"torchvision": "torchvision", "fvcore": "fvcore", "kornia": "kornia",
-                 "timm": "timm", "monai": "monai",
-                 "segmentation_models_pytorch": "segmentation_models_pytorch",
-                 "pytorch_toolbelt": "pytorch_toolbelt", "optax": "optax"}
+    library: str
+    spec: str
+    path: str
+
+
+# Each adapter module, in the matrix's order; importing one registers its targets.
+MODULES = ("torchvision_ops", "fvcore_nn", "kornia_losses", "timm_loss", "monai_losses",
+           "smp_losses", "toolbelt_losses", "optax_losses")
+
+_REGISTERED: dict[str, dict[str, Adapter]] = {}  # module -> path -> adapter, in declaration order
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def adapts(spec: str, *, library: str, reductions: Sequence[str] | None = None,
+           conventions: Mapping[str, Any] | None = None,
+           requires: Sequence[str] | None = None) -> Callable[[F], F]:
+    """Register the decorated function as `library`'s target for `spec`.
+
+    reductions: the reductions the library has (the others are not applicable, never failed);
+    None: every one the spec has. conventions: the spec's declared variants the library
+    documents (conformance.variants), checked as conventions, not converted. requires: the
+    modules the call imports (default: the library); while one is missing, the target is
+    skipped as not installed.
+    """
+
+    def register(fn: F) -> F:
+        marks: Any = fn
+        marks.conformance_requires = tuple(requires or (library,))
+        if reductions is not None:
+            marks.conformance_reductions = tuple(reductions)
+        if conventions:
+            marks.conformance_conventions = dict(conventions)
+        _add(fn.__module__, Adapter(library, spec, f"{fn.__module__}:{fn.__qualname__}"))
+        return fn
+
+    return register
+
+
+def reexports(module: str, library: str, specs: Mapping[str, str]) -> None:
+    """Register the library's own functions that `module` re-exports as they are: attribute ->
+    the spec it computes (the module imports them lazily, in its `__getattr__`)."""
+    for attr, spec in specs.items():
+        _add(module, Adapter(library, spec, f"{module}:{attr}"))
+
+
+def _add(module: str, adapter: Adapter) -> None:
+    _REGISTERED.setdefault(module, {})[adapter.path] = adapter
+
+
+def registered() -> tuple[Adapter, ...]:
+    """Every adapter, library by library in MODULES' order, each in its declaration order.
+    Installed or not: the modules import their libraries on first use."""
+    out: list[Adapter] = []
+    for name in MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        out += _REGISTERED.get(module.__name__, {}).values()
+    return tuple(out)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from implementations.adapters import LIBRARY_DEFAULT, given
-from implementations.sources import import_sources
+from implementations.adapters import LIBRARY_DEFAULT, adapts, given
+from implementations.sources import Sources
 
-_NN = import_sources("fvcore.nn", ("focal_loss", "giou_loss", "smooth_l1_loss"))
+_NN = Sources("fvcore.nn", ("focal_loss", "giou_loss", "smooth_l1_loss"))
 
 
+@adapts("sigmoid_focal_loss", library="fvcore")
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -24,12 +25,14 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
         inputs, targets, **given(alpha=alpha, gamma=gamma, reduction=reduction))
 
 
+@adapts("generalized_box_iou_loss", library="fvcore")
 def generalized_box_iou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor,
                              reduction: str = LIBRARY_DEFAULT,
                              eps: float = LIBRARY_DEFAULT) -> torch.Tensor:
     return _NN["giou_loss"].giou_loss(boxes1, boxes2, **given(reduction=reduction, eps=eps))
 
 
+@adapts("smooth_l1_loss", library="fvcore")
 def smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = LIBRARY_DEFAULT,
                    beta: float = LIBRARY_DEFAULT) -> torch.Tensor:
     return _NN["smooth_l1_loss"].smooth_l1_loss(input, target,

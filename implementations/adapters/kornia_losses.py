@@ -23,13 +23,13 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, alpha_or_none, given
-from implementations.sources import import_sources
+from implementations.adapters import LIBRARY_DEFAULT, adapts, alpha_or_none, given
+from implementations.sources import Sources
 
-_KORNIA = import_sources("kornia.losses", ("focal", "lovasz_hinge", "lovasz_softmax"))
-_FOCAL = _KORNIA["focal"]
+_KORNIA = Sources("kornia.losses", ("focal", "lovasz_hinge", "lovasz_softmax"))
 
 
+@adapts("sigmoid_focal_loss", library="kornia")
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -37,11 +37,12 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
     if inputs.dim() < 2:
         inputs, targets = inputs.reshape(1, -1), targets.reshape(1, -1)
     alpha = alpha_or_none(alpha)
-    out = _FOCAL.binary_focal_loss_with_logits(
+    out = _KORNIA["focal"].binary_focal_loss_with_logits(
         inputs, targets, **given(alpha=alpha, gamma=gamma, reduction=reduction))
     return out.reshape(shape) if out.shape == inputs.shape else out  # 'none' its shape back
 
 
+@adapts("softmax_focal_loss", library="kornia")
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
                        alpha: torch.Tensor | None = LIBRARY_DEFAULT,
                        gamma: float = LIBRARY_DEFAULT, ignore_index: int = LIBRARY_DEFAULT,
@@ -51,7 +52,7 @@ def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
         input, target = input.unsqueeze(0), target.unsqueeze(0)
     # kornia's own alpha (a scalar) has no default and is not the spec's per-class alpha,
     # which is kornia's weight.
-    out = _FOCAL.focal_loss(input, target, alpha=None, **given(
+    out = _KORNIA["focal"].focal_loss(input, target, alpha=None, **given(
         gamma=gamma, reduction=reduction, weight=alpha, ignore_index=ignore_index))
     if reduction != "none":
         return out
@@ -59,6 +60,7 @@ def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
     return out.squeeze(0) if unbatched else out
 
 
+@adapts("lovasz_hinge", library="kornia")
 def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = True,
                  ignore_index: int | None = None) -> torch.Tensor:
     if not per_image:
@@ -72,6 +74,7 @@ def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = Tr
     return _KORNIA["lovasz_hinge"].lovasz_hinge_loss(input.unsqueeze(1), target)
 
 
+@adapts("lovasz_softmax", library="kornia")
 def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: str = LIBRARY_DEFAULT,
                    per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
                    ) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch
 
 from conformance.guard import NotApplicable
 from implementations.adapters import given
+from implementations.adapters.region_call import RegionCall
 
 
 def mode(target: torch.Tensor, activation: str, library: str) -> str:
@@ -46,21 +47,22 @@ def class_list(num_classes: int, classes: object, include_background: bool,
     return None if chosen == list(range(num_classes)) else chosen
 
 
-def region(loss_class: Any, library: str, input: torch.Tensor, target: torch.Tensor,
-           activation: str, smooth: float, include_background: bool, classes: object,
-           per_image: bool, ignore_index: int | None, reduction: str,
-           **extra: Any) -> torch.Tensor:
+def region(loss_class: Any, library: str, call: RegionCall, **extra: Any) -> torch.Tensor:
     """loss_class(mode=..., classes=..., smooth=..., ignore_index=..., **extra)(input, target)."""
-    if per_image is True:
+    if call.form != "standard":
+        raise NotApplicable(f"{library}'s DiceLoss has no squared form")
+    if call.per_image is True:
         raise NotApplicable(f"{library} sums the batch together (no per-image scores)")
-    if reduction != "mean":
-        raise NotApplicable(f"{library}'s region losses reduce by 'mean' only, not {reduction!r}")
-    if ignore_index is not None:
-        extra["ignore_index"] = ignore_index  # toolbelt's JaccardLoss has no such argument
-    loss = loss_class(mode=mode(target, activation, library),
-                      classes=class_list(input.shape[1], classes, include_background, library),
-                      **given(smooth=smooth), **extra)
-    return loss(input, target)
+    if call.reduction != "mean":
+        raise NotApplicable(f"{library}'s region losses reduce by 'mean' only,"
+                            f" not {call.reduction!r}")
+    if call.ignore_index is not None:
+        extra["ignore_index"] = call.ignore_index  # toolbelt's JaccardLoss has no such argument
+    loss = loss_class(mode=mode(call.target, call.activation, library),
+                      classes=class_list(call.input.shape[1], call.classes,
+                                         call.include_background, library),
+                      **given(smooth=call.smooth), **extra)
+    return loss(call.input, call.target)
 
 
 def image_layout(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

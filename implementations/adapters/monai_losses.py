@@ -23,63 +23,53 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, alpha_or_none, given
-from implementations.sources import import_sources
+from implementations.adapters import LIBRARY_DEFAULT, adapts, alpha_or_none, given
+from implementations.adapters.region_call import RegionCall, region_adapter
+from implementations.sources import Sources
 
-_MONAI = import_sources("monai.losses", ("dice", "focal_loss"))
-_DICE = _MONAI["dice"]
+_MONAI = Sources("monai.losses", ("dice", "focal_loss"))
+# monai's DiceLoss defaults every one of these itself.
+_MONAI_DEFAULTS = ("activation", "smooth", "include_background", "per_image", "ignore_index",
+                   "reduction")
 
 
-def _call(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: float,
-          include_background: bool, classes: object, per_image: bool,
-          ignore_index: int | None, reduction: str, **flags: bool) -> torch.Tensor:
+def _dice_loss(call: RegionCall) -> torch.Tensor:
+    """DiceLoss (jaccard=True for the Jaccard loss, squared_pred for the squared form)."""
+    input, target, classes = call.input, call.target, call.classes
     if not (isinstance(classes, str) and classes == "all"):
         raise NotApplicable("monai's DiceLoss has no class selection ('present' or a list)")
     label_map = not target.is_floating_point()
-    if input.shape[1] == 1 and (activation == "softmax" or label_map
-                                or include_background is False):
+    if input.shape[1] == 1 and (call.activation == "softmax" or label_map
+                                or call.include_background is False):
         # monai warns and skips softmax, one-hot encoding and include_background on one channel
         raise NotApplicable("monai's DiceLoss takes softmax, label maps and"
                             " include_background=False with 2+ channels only")
     if input.dim() == 2:
         input = input.unsqueeze(-1)
         target = target.unsqueeze(-1)
-    activations = {} if activation is LIBRARY_DEFAULT else {
-        "sigmoid": activation == "sigmoid", "softmax": activation == "softmax"}
-    loss = _DICE.DiceLoss(
-        to_onehot_y=label_map, **activations, **flags,
-        **given(include_background=include_background, reduction=reduction,
-                ignore_index=ignore_index, smooth_nr=smooth, smooth_dr=smooth,
+    activations = {} if call.activation is LIBRARY_DEFAULT else {
+        "sigmoid": call.activation == "sigmoid", "softmax": call.activation == "softmax"}
+    per_image = call.per_image
+    loss = _MONAI["dice"].DiceLoss(
+        to_onehot_y=label_map, **activations, squared_pred=call.form == "squared",
+        jaccard=call.spec == "soft_jaccard_loss",
+        **given(include_background=call.include_background, reduction=call.reduction,
+                ignore_index=call.ignore_index, smooth_nr=call.smooth, smooth_dr=call.smooth,
                 batch=per_image if per_image is LIBRARY_DEFAULT else not per_image))
     out = loss(input, target.unsqueeze(1) if label_map else target)
-    if reduction == "none":
+    if call.reduction == "none":
         return out.reshape(-1) if loss.batch else out.flatten(1)
     return out
 
 
-def soft_dice_loss(input: torch.Tensor, target: torch.Tensor,
-                   activation: str = LIBRARY_DEFAULT, form: str = "standard",
-                   smooth: float = LIBRARY_DEFAULT, include_background: bool = LIBRARY_DEFAULT,
-                   classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
-                   ignore_index: int | None = LIBRARY_DEFAULT,
-                   reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
-    return _call(input, target, activation, smooth, include_background, classes, per_image,
-                 ignore_index, reduction, squared_pred=form == "squared")
+soft_dice_loss = region_adapter("soft_dice_loss", library="monai",
+                                library_defaults=_MONAI_DEFAULTS)(_dice_loss)
+soft_jaccard_loss = region_adapter("soft_jaccard_loss", library="monai",
+                                   library_defaults=_MONAI_DEFAULTS,
+                                   conventions={"smoothing": "doubled"})(_dice_loss)
 
 
-def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor,
-                      activation: str = LIBRARY_DEFAULT, smooth: float = LIBRARY_DEFAULT,
-                      include_background: bool = LIBRARY_DEFAULT, classes: object = "all",
-                      per_image: bool = LIBRARY_DEFAULT,
-                      ignore_index: int | None = LIBRARY_DEFAULT,
-                      reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
-    return _call(input, target, activation, smooth, include_background, classes, per_image,
-                 ignore_index, reduction, jaccard=True)
-
-
-soft_jaccard_loss.conformance_conventions = {"smoothing": "doubled"}  # type: ignore[attr-defined]
-
-
+@adapts("sigmoid_focal_loss", library="monai")
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:

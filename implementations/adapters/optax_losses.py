@@ -52,40 +52,46 @@ A parameter the caller leaves out is left out of optax's call (LIBRARY_DEFAULT):
 defaults are what is checked (dice_loss's smooth 1.0 and per-image axes, sigmoid_focal_loss's
 alpha=None; implementations/deviations.toml records each difference).
 
-JAX runs on the CPU, with 64-bit types enabled for the whole process (see below).
+JAX runs on the CPU, with 64-bit types enabled for the whole process from the first call of
+an adapter (see `_jax`).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, given
-from implementations.sources import LibraryMissing
+from implementations.adapters import LIBRARY_DEFAULT, adapts, given
+from implementations.adapters.region_call import RegionCall, region_adapter
+from implementations.sources import LibraryMissing, installed
 
-for _name in ("jax", "optax"):
-    if importlib.util.find_spec(_name) is None:
-        raise LibraryMissing(f"{_name} is not installed")
+_LIBRARY = {"library": "optax", "requires": ("jax", "optax")}
 
-import jax  # noqa: E402
 
-# Without x64, JAX silently computes float64 (and int64) input in 32 bits: float64 cases
-# would check float32 arithmetic. This flag is process-wide.
-jax.config.update("jax_enable_x64", True)
-# The CPU only: never look for (or initialize) an accelerator. Arrays are also placed on the
-# CPU device explicitly, in case another module initialized JAX's backends first.
-jax.config.update("jax_platforms", "cpu")
-
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
-
-_CPU = jax.devices("cpu")[0]
+@functools.cache
+def _jax() -> Any:
+    """jax, jax.numpy and optax, imported on the first call of an adapter (so that listing the
+    adapters sets none of JAX's process-wide flags), and the CPU device."""
+    for name in _LIBRARY["requires"]:
+        if not installed(name):
+            raise LibraryMissing(f"{name} is not installed")
+    jax = importlib.import_module("jax")
+    # Without x64, JAX silently computes float64 (and int64) input in 32 bits: float64 cases
+    # would check float32 arithmetic. This flag is process-wide.
+    jax.config.update("jax_enable_x64", True)
+    # The CPU only: never look for (or initialize) an accelerator. Arrays are also placed on
+    # the CPU device explicitly, in case another module initialized JAX's backends first.
+    jax.config.update("jax_platforms", "cpu")
+    return SimpleNamespace(jax=jax, jnp=importlib.import_module("jax.numpy"),
+                           losses=importlib.import_module("optax").losses,
+                           cpu=jax.devices("cpu")[0])
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -94,14 +100,16 @@ _CPU = jax.devices("cpu")[0]
 def _to_jax(tensor: torch.Tensor) -> Any:
     """The tensor as a JAX array on the CPU, of the same dtype."""
     tensor = tensor.detach().cpu()
+    jax, jnp, cpu = _jax().jax, _jax().jnp, _jax().cpu
     if tensor.dtype == torch.bfloat16:
         # NumPy has no bfloat16; float32 holds every bfloat16 value exactly.
-        return jax.device_put(tensor.float().numpy(), _CPU).astype(jnp.bfloat16)
-    return jax.device_put(tensor.numpy(), _CPU)
+        return jax.device_put(tensor.float().numpy(), cpu).astype(jnp.bfloat16)
+    return jax.device_put(tensor.numpy(), cpu)
 
 
 def _to_torch(array: Any, device: torch.device) -> torch.Tensor:
     """The JAX array as a torch tensor of the same dtype on `device`."""
+    jnp = _jax().jnp
     if array.dtype == jnp.bfloat16:
         return torch.from_numpy(np.array(array.astype(jnp.float32))).to(device, torch.bfloat16)
     return torch.from_numpy(np.array(array)).to(device)
@@ -117,6 +125,8 @@ def _compiled(fn: Callable[..., Any], static: tuple[str, ...]) -> tuple[Any, Any
     named in `static` (strings, booleans, axes) are compiled in; every other one (a float such
     as alpha, gamma, delta or smooth) is a traced argument, so a new value reuses the code.
     """
+
+    jax = _jax().jax
 
     def pullback(wanted: tuple[int, ...], cotangent: Any, *arrays: Any, **params: Any) -> Any:
         def of_wanted(*chosen: Any) -> Any:
@@ -220,27 +230,30 @@ def _elementwise_only(reduction: str, name: str) -> None:
 # --------------------------------------------------------------------------- classification
 
 
+@adapts("sigmoid_focal_loss", reductions=("none",), **_LIBRARY)
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = "none") -> torch.Tensor:
     _elementwise_only(reduction, "sigmoid_focal_loss")
     # torchvision disables alpha with a negative value, optax with None.
     if alpha is not LIBRARY_DEFAULT and alpha < 0:
-        return _elementwise_call(optax.losses.sigmoid_focal_loss, inputs, targets,
+        return _elementwise_call(_jax().losses.sigmoid_focal_loss, inputs, targets,
                                  static={"alpha": None}, **given(gamma=gamma))
-    return _elementwise_call(optax.losses.sigmoid_focal_loss, inputs, targets,
+    return _elementwise_call(_jax().losses.sigmoid_focal_loss, inputs, targets,
                              **given(alpha=alpha, gamma=gamma))
 
 
+@adapts("binary_cross_entropy_with_logits", reductions=("none",), **_LIBRARY)
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                      weight: torch.Tensor | None = None, reduction: str = "mean",
                                      pos_weight: torch.Tensor | None = None) -> torch.Tensor:
     _elementwise_only(reduction, "sigmoid_binary_cross_entropy")
     if weight is not None or pos_weight is not None:
         raise NotApplicable("optax's sigmoid_binary_cross_entropy has no weight or pos_weight")
-    return _elementwise_call(optax.losses.sigmoid_binary_cross_entropy, input, target)
+    return _elementwise_call(_jax().losses.sigmoid_binary_cross_entropy, input, target)
 
 
+@adapts("cross_entropy", reductions=("none",), **_LIBRARY)
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> torch.Tensor:
@@ -252,20 +265,21 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
                             " not part of its cross-entropy")
     class_axis = 0 if input.dim() == 1 else 1  # torch's; optax's is the last
     if target.is_floating_point():
-        return _rowwise_call(optax.losses.softmax_cross_entropy, input, target, class_axis)
+        return _rowwise_call(_jax().losses.softmax_cross_entropy, input, target, class_axis)
     if bool((target == ignore_index).any()):
         raise NotApplicable("optax's softmax cross-entropy has no ignore_index")
-    return _rowwise_call(optax.losses.softmax_cross_entropy_with_integer_labels, input, target,
+    return _rowwise_call(_jax().losses.softmax_cross_entropy_with_integer_labels, input, target,
                          class_axis)
 
 
+@adapts("kl_div", reductions=("none", "sum"), **_LIBRARY)
 def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
            log_target: bool = False) -> torch.Tensor:
     # optax sums the pointwise terms over `axis`: every axis is 'sum', no axis is 'none'.
     if reduction not in ("none", "sum"):
         raise NotApplicable(f"optax's kl_divergence sums over axes: no reduction {reduction!r}")
-    kl = (optax.losses.kl_divergence_with_log_targets if log_target
-          else optax.losses.kl_divergence)
+    kl = (_jax().losses.kl_divergence_with_log_targets if log_target
+          else _jax().losses.kl_divergence)
     if reduction == "none":  # pointwise: the padded layout changes nothing
         return _elementwise_call(kl, input, target, static={"axis": ()})
     if input.shape == target.shape:
@@ -278,43 +292,47 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
 # --------------------------------------------------------------------------- regression
 
 
+@adapts("huber_loss", reductions=("none",), **_LIBRARY)
 def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
                delta: float = LIBRARY_DEFAULT) -> torch.Tensor:
     _elementwise_only(reduction, "huber_loss")
-    return _elementwise_call(optax.losses.huber_loss, input, target, **given(delta=delta))
+    return _elementwise_call(_jax().losses.huber_loss, input, target, **given(delta=delta))
 
 
+@adapts("mse_loss", reductions=("none",), **_LIBRARY)
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     _elementwise_only(reduction, "squared_error")
-    return _elementwise_call(optax.losses.squared_error, input, target)
+    return _elementwise_call(_jax().losses.squared_error, input, target)
 
 
 # --------------------------------------------------------------------------- segmentation
 
 
-def _region(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: float,
-            alpha: float, beta: float, include_background: bool, classes: object,
-            per_image: bool, ignore_index: int | None, reduction: str) -> torch.Tensor:
+def _region(call: RegionCall) -> torch.Tensor:
+    input, target, classes, per_image = call.input, call.target, call.classes, call.per_image
     num_classes = input.shape[1]
-    if per_image is True and reduction != "none":
+    if call.form != "standard":
+        raise NotApplicable("optax's dice_loss has no squared form")
+    if per_image is True and call.reduction != "none":
         raise NotApplicable("optax's dice_loss reduces over classes only: per image it has"
-                            f" reduction 'none' alone, not {reduction!r}")
-    if activation is not LIBRARY_DEFAULT and (activation == "softmax") != (num_classes > 1):
+                            f" reduction 'none' alone, not {call.reduction!r}")
+    if call.activation is not LIBRARY_DEFAULT and (
+            (call.activation == "softmax") != (num_classes > 1)):
         raise NotApplicable("optax's dice_loss applies softmax to 2+ channels and a sigmoid to"
-                            f" one: not {activation!r} on {num_classes}")
+                            f" one: not {call.activation!r} on {num_classes}")
     if isinstance(classes, str):
         if classes != "all":
             raise NotApplicable(f"optax's dice_loss has no classes={classes!r}")
-        drop_background = (LIBRARY_DEFAULT if include_background is LIBRARY_DEFAULT
-                           else not include_background)
+        drop_background = (LIBRARY_DEFAULT if call.include_background is LIBRARY_DEFAULT
+                           else not call.include_background)
         if drop_background is True and num_classes == 1:
             raise NotApplicable("optax's dice_loss keeps the only class of one channel")
-    elif list(classes) == list(range(num_classes)):  # type: ignore[call-overload]
+    elif list(classes) == list(range(num_classes)):
         drop_background = False  # a list is not filtered by include_background
     else:
         raise NotApplicable("optax's dice_loss has no class selection")
     label_map = not target.is_floating_point()
-    if label_map and ignore_index is not None and bool((target == ignore_index).any()):
+    if label_map and call.ignore_index is not None and bool((target == call.ignore_index).any()):
         raise NotApplicable("optax's dice_loss has no ignore_index")
     target_space = 1 if label_map else 2  # where the target's spatial axes start
     if input.shape[2:] == target.shape[target_space:]:
@@ -326,9 +344,9 @@ def _region(input: torch.Tensor, target: torch.Tensor, activation: str, smooth: 
               else tuple(range(1 if per_image else 0, input.dim() - 1)))
     return _call(_dice_loss_on_torch_layout, input, target,
                  static={"num_classes": num_classes if label_map else None,
-                         **given(reduction=reduction, ignore_background=drop_background,
+                         **given(reduction=call.reduction, ignore_background=drop_background,
                                  axis=summed)},
-                 **given(smooth=smooth, alpha=alpha, beta=beta))
+                 **given(smooth=call.smooth, alpha=call.alpha, beta=call.beta))
 
 
 def _pixels_as_one(tensor: torch.Tensor, first: int) -> torch.Tensor:
@@ -339,46 +357,19 @@ def _pixels_as_one(tensor: torch.Tensor, first: int) -> torch.Tensor:
 def _dice_loss_on_torch_layout(x: Any, y: Any, num_classes: int | None, **options: Any) -> Any:
     """optax's dice_loss of torch's (N, C, *spatial) scores and (N, C, *spatial) targets or
     (N, *spatial) label map (one-hot encoded over num_classes, the spec's own reading)."""
+    jax, jnp = _jax().jax, _jax().jnp
     x = jnp.moveaxis(x, 1, -1)
     y = jnp.moveaxis(y, 1, -1) if num_classes is None else jax.nn.one_hot(y, num_classes,
                                                                            dtype=x.dtype)
-    return optax.losses.dice_loss(x, y, **options)
+    return _jax().losses.dice_loss(x, y, **options)
 
 
-def soft_dice_loss(input: torch.Tensor, target: torch.Tensor,
-                   activation: str = LIBRARY_DEFAULT, form: str = "standard",
-                   smooth: float = LIBRARY_DEFAULT, include_background: bool = LIBRARY_DEFAULT,
-                   classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
-                   ignore_index: int | None = None,
-                   reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
-    if form != "standard":
-        raise NotApplicable("optax's dice_loss has no squared form")
-    return _region(input, target, activation, smooth, 0.5, 0.5, include_background,
-                   classes, per_image, ignore_index, reduction)
-
-
-def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor,
-                      activation: str = LIBRARY_DEFAULT, smooth: float = LIBRARY_DEFAULT,
-                      include_background: bool = LIBRARY_DEFAULT, classes: object = "all",
-                      per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
-                      reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
-    return _region(input, target, activation, smooth, 1.0, 1.0, include_background, classes,
-                   per_image, ignore_index, reduction)
-
-
-def tversky_loss(input: torch.Tensor, target: torch.Tensor, activation: str = LIBRARY_DEFAULT,
-                 alpha: float = LIBRARY_DEFAULT, beta: float = LIBRARY_DEFAULT,
-                 smooth: float = LIBRARY_DEFAULT, include_background: bool = LIBRARY_DEFAULT,
-                 classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
-                 ignore_index: int | None = None,
-                 reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
-    return _region(input, target, activation, smooth, alpha, beta, include_background, classes,
-                   per_image, ignore_index, reduction)
-
-
-for _fn in (sigmoid_focal_loss, binary_cross_entropy_with_logits, cross_entropy, huber_loss,
-            mse_loss):
-    _fn.conformance_reductions = ("none",)  # type: ignore[attr-defined]
-kl_div.conformance_reductions = ("none", "sum")  # type: ignore[attr-defined]
+# optax's dice_loss defaults these itself (its Tversky weights too).
+_DICE_DEFAULTS = ("activation", "smooth", "include_background", "per_image", "reduction")
 # optax's dice_loss is the Tversky index, smoothing included: its Dice smooths the halved form.
-soft_dice_loss.conformance_conventions = {"smoothing": "tversky"}  # type: ignore[attr-defined]
+soft_dice_loss = region_adapter("soft_dice_loss", library_defaults=_DICE_DEFAULTS,
+                                conventions={"smoothing": "tversky"}, **_LIBRARY)(_region)
+soft_jaccard_loss = region_adapter("soft_jaccard_loss", library_defaults=_DICE_DEFAULTS,
+                                   **_LIBRARY)(_region)
+tversky_loss = region_adapter("tversky_loss", library_defaults=(*_DICE_DEFAULTS, "alpha", "beta"),
+                              **_LIBRARY)(_region)

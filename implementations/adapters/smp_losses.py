@@ -14,61 +14,42 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, alpha_or_none, given
+from implementations.adapters import LIBRARY_DEFAULT, adapts, alpha_or_none, given
 from implementations.adapters.mode_losses import (
     image_layout,
     region,
     soft_bce,
     soft_cross_entropy,
 )
-from implementations.sources import import_sources
+from implementations.adapters.region_call import RegionCall, region_adapter
+from implementations.sources import Sources
 
-_SMP = import_sources("segmentation_models_pytorch.losses",
-                      ("dice", "jaccard", "tversky", "lovasz", "soft_ce", "soft_bce",
-                       "_functional"))
+_SMP = Sources("segmentation_models_pytorch.losses",
+               ("dice", "jaccard", "tversky", "lovasz", "soft_ce", "soft_bce",
+                "_functional"))
+_LIBRARY = "segmentation_models_pytorch"
+_CLASSES = {"soft_dice_loss": ("dice", "DiceLoss"),
+            "soft_jaccard_loss": ("jaccard", "JaccardLoss"),
+            "tversky_loss": ("tversky", "TverskyLoss")}
 
 
-def _region(module: str, cls: str, *args: object, **kwargs: object) -> torch.Tensor:
-    return region(getattr(_SMP[module], cls), "smp", *args, **kwargs)
-
-
-def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                   form: str = "standard", smooth: float = LIBRARY_DEFAULT,
-                   include_background: bool = True, classes: object = "all",
-                   per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
-                   reduction: str = "mean") -> torch.Tensor:
-    if form != "standard":
-        raise NotApplicable("smp's DiceLoss has no squared form")
-    return _region("dice", "DiceLoss", input, target, activation, smooth,
-                   include_background, classes, per_image, ignore_index, reduction)
+def _region(call: RegionCall) -> torch.Tensor:
+    module, cls = _CLASSES[call.spec]
+    weights = {"alpha": call.alpha, "beta": call.beta} if call.spec == "tversky_loss" else {}
+    return region(getattr(_SMP[module], cls), "smp", call, **weights)
 
 
 # smp (0.3+) scores Dice as the Tversky index at alpha = beta = 1/2, smoothing included.
-soft_dice_loss.conformance_conventions = {"smoothing": "tversky"}  # type: ignore[attr-defined]
+soft_dice_loss = region_adapter("soft_dice_loss", library=_LIBRARY, reductions=("mean",),
+                                library_defaults=("smooth", "per_image"),
+                                conventions={"smoothing": "tversky"})(_region)
+soft_jaccard_loss = region_adapter("soft_jaccard_loss", library=_LIBRARY, reductions=("mean",),
+                                   library_defaults=("smooth", "per_image"))(_region)
+tversky_loss = region_adapter("tversky_loss", library=_LIBRARY, reductions=("mean",),
+                              library_defaults=("smooth", "per_image"))(_region)
 
 
-def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                      smooth: float = LIBRARY_DEFAULT, include_background: bool = True,
-                      classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
-                      ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
-    return _region("jaccard", "JaccardLoss", input, target, activation, smooth,
-                   include_background, classes, per_image, ignore_index, reduction)
-
-
-def tversky_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                 alpha: float = 0.5, beta: float = 0.5, smooth: float = LIBRARY_DEFAULT,
-                 include_background: bool = True, classes: object = "all",
-                 per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
-                 reduction: str = "mean") -> torch.Tensor:
-    return _region("tversky", "TverskyLoss", input, target, activation, smooth,
-                   include_background, classes, per_image, ignore_index, reduction,
-                   alpha=alpha, beta=beta)
-
-
-for _fn in (soft_dice_loss, soft_jaccard_loss, tversky_loss):
-    _fn.conformance_reductions = ("mean",)  # type: ignore[attr-defined]
-
-
+@adapts("lovasz_softmax", library=_LIBRARY)
 def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = "present",
                    per_image: bool = LIBRARY_DEFAULT,
                    ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -79,12 +60,14 @@ def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = 
         mode="multiclass", **given(per_image=per_image, ignore_index=ignore_index))(input, target)
 
 
+@adapts("lovasz_hinge", library=_LIBRARY)
 def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = LIBRARY_DEFAULT,
                  ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
     return _SMP["lovasz"].LovaszLoss(
         mode="binary", **given(per_image=per_image, ignore_index=ignore_index))(input, target)
 
 
+@adapts("sigmoid_focal_loss", library=_LIBRARY)
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -93,6 +76,7 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
         inputs, targets, **given(gamma=gamma, alpha=alpha, reduction=reduction))
 
 
+@adapts("softmax_focal_loss", library=_LIBRARY)
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
                        alpha: torch.Tensor | None = None, gamma: float = LIBRARY_DEFAULT,
                        ignore_index: int = -100,
@@ -110,6 +94,7 @@ def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
         input, target, **given(gamma=gamma, reduction=reduction))
 
 
+@adapts("cross_entropy", library=_LIBRARY)
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   ignore_index: int = LIBRARY_DEFAULT, reduction: str = LIBRARY_DEFAULT,
                   label_smoothing: float = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -117,6 +102,7 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
                               weight, ignore_index, reduction, label_smoothing)
 
 
+@adapts("binary_cross_entropy_with_logits", library=_LIBRARY)
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                      weight: torch.Tensor | None = None,
                                      reduction: str = "mean",

@@ -12,12 +12,13 @@ from __future__ import annotations
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, given
-from implementations.sources import import_sources
+from implementations.adapters import LIBRARY_DEFAULT, adapts, given
+from implementations.sources import Sources
 
-_CE = import_sources("timm.loss", ("cross_entropy",))["cross_entropy"]
+_TIMM = Sources("timm.loss", ("cross_entropy",))
 
 
+@adapts("cross_entropy", library="timm", reductions=("mean",))
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -30,13 +31,12 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
     if target.is_floating_point():
         if label_smoothing is not LIBRARY_DEFAULT and label_smoothing:
             raise NotApplicable("SoftTargetCrossEntropy has no label smoothing")
-        return _CE.SoftTargetCrossEntropy()(input, target)
+        return _TIMM["cross_entropy"].SoftTargetCrossEntropy()(input, target)
     if bool((target == ignore_index).any()):
         raise NotApplicable("timm's cross-entropy losses have no ignore_index")
     if label_smoothing is not LIBRARY_DEFAULT and label_smoothing >= 1.0:
         # its constructor asserts smoothing < 1.0
         raise NotApplicable("timm's LabelSmoothingCrossEntropy takes smoothing < 1 only")
-    return _CE.LabelSmoothingCrossEntropy(**given(smoothing=label_smoothing))(input, target)
+    smoothed = _TIMM["cross_entropy"].LabelSmoothingCrossEntropy(**given(smoothing=label_smoothing))
+    return smoothed(input, target)
 
-
-cross_entropy.conformance_reductions = ("mean",)  # type: ignore[attr-defined]

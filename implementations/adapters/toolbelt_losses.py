@@ -18,55 +18,45 @@ modules of pytorch_toolbelt.utils, so they are imported through implementations.
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from conformance.guard import NotApplicable
-from implementations.adapters import LIBRARY_DEFAULT, alpha_or_none, given
+from implementations.adapters import LIBRARY_DEFAULT, adapts, alpha_or_none, given
 from implementations.adapters.mode_losses import (
     image_layout,
     region,
     soft_bce,
     soft_cross_entropy,
 )
-from implementations.sources import import_sources
+from implementations.adapters.region_call import RegionCall, region_adapter
+from implementations.sources import Sources
 
-with warnings.catch_warnings():
-    # Its decorators use the deprecated torch.cuda.amp.autocast: noise at import, not a result.
-    warnings.simplefilter("ignore", FutureWarning)
-    _TB = import_sources(
-        "pytorch_toolbelt.losses",
-        ("dice", "jaccard", "lovasz", "functional", "quality_focal_loss", "soft_ce", "soft_bce",
-         "balanced_bce"),
-        helpers={"pytorch_toolbelt.utils": ("support", "torch_utils")})
-
-
-def soft_dice_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                   form: str = "standard", smooth: float = LIBRARY_DEFAULT,
-                   include_background: bool = True, classes: object = "all",
-                   per_image: bool = LIBRARY_DEFAULT, ignore_index: int | None = None,
-                   reduction: str = "mean") -> torch.Tensor:
-    if form != "standard":
-        raise NotApplicable("toolbelt's DiceLoss has no squared form")
-    return region(_TB["dice"].DiceLoss, "toolbelt", input, target, activation, smooth,
-                  include_background, classes, per_image, ignore_index, reduction)
+# Its decorators use the deprecated torch.cuda.amp.autocast: noise at import, not a result.
+_TB = Sources(
+    "pytorch_toolbelt.losses",
+    ("dice", "jaccard", "lovasz", "functional", "quality_focal_loss", "soft_ce", "soft_bce",
+     "balanced_bce"),
+    helpers={"pytorch_toolbelt.utils": ("support", "torch_utils")}, quiet=(FutureWarning,))
+_LIBRARY = "pytorch_toolbelt"
 
 
-def soft_jaccard_loss(input: torch.Tensor, target: torch.Tensor, activation: str = "softmax",
-                      smooth: float = LIBRARY_DEFAULT, include_background: bool = True,
-                      classes: object = "all", per_image: bool = LIBRARY_DEFAULT,
-                      ignore_index: int | None = None, reduction: str = "mean") -> torch.Tensor:
-    if ignore_index is not None:
+def _dice(call: RegionCall) -> torch.Tensor:
+    return region(_TB["dice"].DiceLoss, "toolbelt", call)
+
+
+def _jaccard(call: RegionCall) -> torch.Tensor:
+    if call.ignore_index is not None:
         raise NotApplicable("toolbelt's JaccardLoss has no ignore_index")
-    return region(_TB["jaccard"].JaccardLoss, "toolbelt", input, target, activation, smooth,
-                  include_background, classes, per_image, ignore_index, reduction)
+    return region(_TB["jaccard"].JaccardLoss, "toolbelt", call)
 
 
-for _fn in (soft_dice_loss, soft_jaccard_loss):
-    _fn.conformance_reductions = ("mean",)  # type: ignore[attr-defined]
+soft_dice_loss = region_adapter("soft_dice_loss", library=_LIBRARY, reductions=("mean",),
+                                library_defaults=("smooth", "per_image"))(_dice)
+soft_jaccard_loss = region_adapter("soft_jaccard_loss", library=_LIBRARY, reductions=("mean",),
+                                   library_defaults=("smooth", "per_image"))(_jaccard)
 
 
+@adapts("lovasz_softmax", library=_LIBRARY)
 def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = "present",
                    per_image: bool = LIBRARY_DEFAULT,
                    ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -78,12 +68,14 @@ def lovasz_softmax(input: torch.Tensor, target: torch.Tensor, classes: object = 
         input, target)
 
 
+@adapts("lovasz_hinge", library=_LIBRARY)
 def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = LIBRARY_DEFAULT,
                  ignore_index: int | None = LIBRARY_DEFAULT) -> torch.Tensor:
     return _TB["lovasz"].BinaryLovaszLoss(
         **given(per_image=per_image, ignore_index=ignore_index))(input, target)
 
 
+@adapts("sigmoid_focal_loss", library=_LIBRARY)
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -92,6 +84,7 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
         inputs, targets, **given(gamma=gamma, alpha=alpha, reduction=reduction))
 
 
+@adapts("softmax_focal_loss", library=_LIBRARY)
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
                        alpha: torch.Tensor | None = LIBRARY_DEFAULT,
                        gamma: float = LIBRARY_DEFAULT, ignore_index: int = LIBRARY_DEFAULT,
@@ -103,12 +96,14 @@ def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
                                ignore_index=ignore_index))
 
 
+@adapts("quality_focal_loss", library=_LIBRARY)
 def quality_focal_loss(input: torch.Tensor, target: torch.Tensor, beta: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:
     return _TB["quality_focal_loss"].QualityFocalLoss(**given(beta=beta, reduction=reduction))(
         input, target)
 
 
+@adapts("cross_entropy", library=_LIBRARY)
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   ignore_index: int = LIBRARY_DEFAULT, reduction: str = LIBRARY_DEFAULT,
                   label_smoothing: float = LIBRARY_DEFAULT) -> torch.Tensor:
@@ -116,6 +111,7 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
                               weight, ignore_index, reduction, label_smoothing)
 
 
+@adapts("binary_cross_entropy_with_logits", library=_LIBRARY)
 def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                      weight: torch.Tensor | None = None,
                                      reduction: str = "mean",
@@ -124,6 +120,7 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                     pos_weight)
 
 
+@adapts("balanced_binary_cross_entropy_with_logits", library=_LIBRARY)
 def balanced_binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                               reduction: str = "mean") -> torch.Tensor:
     if input.shape[0] != 1:
