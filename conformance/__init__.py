@@ -5,6 +5,7 @@
     conformance.assert_conforms(fn, "sigmoid_focal_loss", profile="ci")
 """
 
+from conformance.bridges import FRAMEWORKS, bridged
 from conformance.case import Case
 from conformance.catalog import UnknownSpec, all_specs, get_spec
 from conformance.guard import NotApplicable, PropertyFailure, TargetError
@@ -13,6 +14,7 @@ from conformance.runner import ConformanceError, OptionError, assert_conforms, c
 from conformance.spec import LossSpec
 
 __all__ = [
+    "FRAMEWORKS",
     "Case",
     "ConformanceError",
     "Failure",
@@ -26,6 +28,7 @@ __all__ = [
     "UnknownSpec",
     "all_specs",
     "assert_conforms",
+    "bridged",
     "check",
     "get_spec",
     "recheck",

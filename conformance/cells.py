@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from conformance import reproducer
+from conformance import diagnosis, reproducer
 from conformance.case import Case
 from conformance.catalog import spec_path
 from conformance.guard import (
@@ -244,8 +244,11 @@ def _shrink(ctx: Context, cell: Cell, cases: st.SearchStrategy[Case], shrinking:
     cell.seconds += time.perf_counter() - start
 
 
-def result_of(ctx: Context, cell: Cell, fn: Callable[..., Any], path: str | None) -> PropertyResult:
-    """The cell as a report row, with a reproducer for its failure."""
+def result_of(ctx: Context, cell: Cell, fn: Callable[..., Any], path: str | None,
+              diagnose: Callable[[PropertyResult], bool] | None = None) -> PropertyResult:
+    """The cell as a report row, with a reproducer for its failure, and the declared
+    conventions the target follows instead (conformance.diagnosis) where `diagnose` says the
+    failed row is worth it (not one an accepted deviation explains)."""
     spec = ctx.spec
     result = PropertyResult(spec.name, cell.prop.name, ctx.dtype_name, ctx.device, PASSED,
                             examples=cell.examples, seconds=cell.seconds, usage=cell.usage,
@@ -269,6 +272,9 @@ def result_of(ctx: Context, cell: Cell, fn: Callable[..., Any], path: str | None
     if cell.failure is not None and cell.failing is not None:
         result.status = FAILED
         result.failure = reported(cell.failure, cell.failing, cell.shrunk)
+        if cell.prop.reads_reference and diagnose is not None and diagnose(result):
+            failing = [cell.failing, *(case for _, case in cell.more)]
+            result.failure.diagnosis = diagnosis.diagnose(ctx, cell.prop, failing)
         # Met after the first and reported as found: shrinking each would cost a run apiece.
         result.more_failures = [reported(f, c, c.label is not None) for f, c in cell.more]
     elif cell.error is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from conformance import deviations, export, parallel, variants
+from conformance import bridges, deviations, diff, export, parallel, variants
 from conformance.case import DTYPES
 from conformance.catalog import UnknownSpec, all_specs, get_spec
 from conformance.empty import Empty
@@ -92,6 +92,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                              " implementations/deviations.toml)")
     parser.add_argument("--no-deviations", action="store_true",
                         help="accept no deviation: every failure counts")
+    parser.add_argument("--plot", default=None, metavar="DIR",
+                        help="write a PNG per failed value or gradient check to DIR: the"
+                             " error over the input's magnitude per dtype (needs matplotlib)")
     parser.add_argument("-n", "--workers", type=_workers, default=1,
                         help="worker processes: a count or 'auto' (one per CPU); the verdicts"
                              " and reports are those of one process (default 1)")
@@ -106,6 +109,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "shrink": args.shrink,
         "shrink_budget": args.shrink_budget,
+        "plot": args.plot,
     }
 
 
@@ -206,7 +210,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         # One unit per dtype, every property in it: the properties of one dtype share their
         # draws, rounding, domain verdicts and reference values (conformance.cells).
         props = tuple(p.name for p in select_properties(spec, args.properties))
-        options = {**_options(args), "known": entries, "conventions": conventions}
+        options = {**_options(args), "known": entries, "conventions": conventions,
+                   "framework": args.framework}
         dtypes = options.pop("dtypes")
         units = [parallel.Unit(i, args.target, args.spec, dtype, props, options)
                  for i, dtype in enumerate(dtypes)]
@@ -215,13 +220,33 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = parallel.merge(parts)
     else:
         report = check(fn, spec, properties=args.properties, target_path=args.target,
-                       known=entries, conventions=conventions, **_options(args))
+                       known=entries, conventions=conventions, framework=args.framework,
+                       **_options(args))
     outcome = deviations.apply([report], entries, complete=False)
     print(report)
     for line in outcome.lines():
         print(line)
     _write_json(args.json_path, [report])
     return _EXIT[report.verdict]
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    spec = get_spec(args.spec)
+    original, port = load_target(args.original), load_target(args.port)
+    _writable(args.json_path)
+    try:
+        conventions = dict(map(variants.parse, args.conventions))
+        spec.following_conventions(conventions)  # fail early
+        report = diff.diff(original, port, spec, dtypes=tuple(args.dtypes or DEFAULT_DTYPES),
+                           max_examples=args.max_examples, seed=args.seed,
+                           frameworks=(args.original_framework, args.port_framework),
+                           conventions=conventions, timeout=args.timeout,
+                           paths=(args.original, args.port))
+    except (variants.ConventionError, bridges.FrameworkError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(report)
+    _write_text(args.json_path, lambda: json.dumps(report.to_dict(), indent=2))
+    return EXIT_OK if report.ok else EXIT_NONCONFORMING
 
 
 def _run_table(reports: list[Report], dtypes: Sequence[str]) -> str:
@@ -504,8 +529,27 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME=VALUE",
                    help="hold the target to this declared variant of the spec (`show NAME`"
                         " lists them); repeatable")
+    p.add_argument("--framework", choices=list(bridges.FRAMEWORKS), default=None,
+                   help="the target's framework (default: told from the target; torch)")
     _common_options(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("diff", help="an original loss and its port on the same cases: where"
+                                    " they disagree, which one the reference agrees with")
+    p.add_argument("original", help="MODULE:ATTR of the original")
+    p.add_argument("port", help="MODULE:ATTR of the port")
+    p.add_argument("--spec", required=True, help="spec name (see `list`)")
+    p.add_argument("--original-framework", choices=list(bridges.FRAMEWORKS), default=None)
+    p.add_argument("--port-framework", choices=list(bridges.FRAMEWORKS), default=None)
+    p.add_argument("--convention", dest="conventions", action="append", default=[],
+                   metavar="NAME=VALUE", help="the original's declared convention; repeatable")
+    p.add_argument("--dtype", dest="dtypes", action="append", choices=list(DTYPES))
+    p.add_argument("--max-examples", type=_count, default=60,
+                   help="drawn cases per dtype, after the spec's edge cases (default 60)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    p.add_argument("--json", dest="json_path", default=None)
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("run", help="check every built-in implementation of every spec")
     p.add_argument("--spec", dest="specs", action="append", help="only this spec; repeatable")

@@ -66,6 +66,8 @@ def markdown(reports: Sequence[Report], env: Mapping[str, str], summary: str,
                 for i, failure in enumerate((x.failure, *x.more_failures)):
                     if i:
                         lines.append(f"  - also, of another kind: {failure.message}")
+                    if failure.diagnosis is not None:
+                        lines.append(f"  - diagnosis: {failure.diagnosis}")
                     lines += ["", "  ```python"]
                     lines += ["  " + line for line in failure.reproducer.splitlines()]
                     lines += ["  ```", ""]

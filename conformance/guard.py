@@ -103,6 +103,8 @@ class GuardedTarget:
         self.fn = fn
         # An adapter whose library reduces in fewer ways declares the reductions it has.
         self.reductions: tuple[str, ...] | None = getattr(fn, "conformance_reductions", None)
+        # False for a target without autodiff (conformance.bridges' NumPy bridge).
+        self.gradients: bool = getattr(fn, "conformance_gradients", True)
         self.timeout = timeout
         self.hung_on: tuple[Case, torch.dtype] | None = None
         self.warned: list[str] = []  # the last call's warnings, where it kept them
@@ -124,6 +126,8 @@ class GuardedTarget:
         """
         if self.hung_on is not None:
             raise TargetHung()
+        if grad_inputs and not self.gradients:
+            raise NotApplicable("the target has values only (a NumPy function: no autodiff)")
         args, kwargs = case.to_torch(dtype, device, layout)
         for name, tensor in zip(case.inputs, args, strict=True):
             if name in grad_inputs:

@@ -82,5 +82,6 @@ def merge(parts: Sequence[tuple[Unit, Report]]) -> Report:
                     conventions=dict(first.conventions))
     for report in ordered:
         merged.results.extend(report.results)
+        merged.plots.extend(report.plots)
         merged.seconds += report.seconds
     return merged

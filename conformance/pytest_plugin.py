@@ -9,7 +9,9 @@
     def test_ce(conformance):                       # or all at once, through the fixture
         conformance(mypkg.cross_entropy, "cross_entropy")
 
-`pytest --conformance-profile=ci|default|thorough` picks the Hypothesis profile.
+`pytest --conformance-profile=ci|default|thorough` picks the Hypothesis profile;
+`--conformance-plot DIR` writes a picture of each value or gradient failure there. Options of
+`conformance.check` pass through (`conventions={"smoothing": "tversky"}`, ...).
 """
 
 from __future__ import annotations
@@ -36,20 +38,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Hypothesis profile for conformance checks (default: $CONFORMANCE_PROFILE or"
         " 'default')",
     )
+    group.addoption(
+        "--conformance-plot",
+        metavar="DIR",
+        default=None,
+        help="write a PNG per failed value or gradient check to DIR (needs matplotlib)",
+    )
 
 
 def _profile(config: pytest.Config) -> str | None:
     return config.getoption("conformance_profile", default=None)
 
 
+def _defaults(config: pytest.Config, options: dict[str, Any]) -> dict[str, Any]:
+    """The options with the command line's profile and plot folder where they are not given."""
+    options.setdefault("profile", _profile(config))
+    options.setdefault("plot", config.getoption("conformance_plot", default=None))
+    return options
+
+
 @pytest.fixture
 def conformance(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """`conformance(fn, spec, **options)` asserts that fn conforms (profile from the CLI)."""
-    profile = _profile(request.config)
-
     def run(fn: Callable[..., Any], spec: str | LossSpec, **options: Any) -> Any:
-        options.setdefault("profile", profile)
-        report = check(fn, spec, **options)
+        report = check(fn, spec, **_defaults(request.config, options))
         if report.verdict == NO_EVIDENCE:
             pytest.skip(f"no evidence: {report}")
         if not report.ok:
@@ -83,8 +95,7 @@ def conformance_tests(
         ("property_name", "dtype"), params, ids=[f"{resolved.name}-{p}-{d}" for p, d in params]
     )
     def test(property_name: str, dtype: str, request: pytest.FixtureRequest) -> None:
-        opts = dict(options)
-        opts.setdefault("profile", _profile(request.config))
+        opts = _defaults(request.config, dict(options))
         report = check(fn, resolved, properties=[property_name], dtypes=[dtype], **opts)
         if report.ok:
             return

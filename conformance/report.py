@@ -14,6 +14,48 @@ DEVIATION = "deviation"  # a failure a deviations file accepts (conformance.devi
 CONFORMS, NONCONFORMING, NO_EVIDENCE = "CONFORMS", "DOES NOT CONFORM", "NO EVIDENCE"
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """Which of the spec's declared conventions a failing target follows
+    (conformance.diagnosis): each convention set as the values that differ from the spec's
+    own ({} is the spec as declared)."""
+
+    spec: str
+    cases: int  # cases tried: the failing inputs and the drawn ones that applied
+    failing: int  # failing inputs among them
+    matched: tuple[dict[str, Any], ...]  # sets that hold on every case tried
+    on_failing_only: tuple[dict[str, Any], ...]  # ... on the failing inputs, not the drawn
+    tried: tuple[dict[str, Any], ...]
+
+    def __str__(self) -> str:
+        if self.matched:
+            found = " and with ".join(_named(m) for m in self.matched)
+            text = (f"matches {self.spec} with {found} on every case tried ({self.cases} cases,"
+                    f" the {self.failing} failing among them)")
+            first = self.matched[0]
+            if first:
+                flags = " ".join(f"--convention {k}={v}" for k, v in first.items())
+                text += f"; check it so: conventions={first!r} ({flags})"
+            return text
+        tried = "; ".join(_named(t) for t in self.tried)
+        if self.on_failing_only:
+            partly = " and with ".join(_named(m) for m in self.on_failing_only)
+            return (f"matches {self.spec} with {partly} on the failing input only, not on every"
+                    f" drawn case: no declared convention explains it (tried: {tried})")
+        return (f"matches none of {self.spec}'s declared conventions on the failing input"
+                f" (tried: {tried})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": str(self), "cases": self.cases, "matched": list(self.matched),
+                "on_failing_only": list(self.on_failing_only), "tried": list(self.tried)}
+
+
+def _named(conventions: dict[str, Any]) -> str:
+    if not conventions:
+        return "its own conventions (as declared)"
+    return ", ".join(f"{k}={v!r}" for k, v in conventions.items())
+
+
 @dataclass
 class Failure:
     spec: str
@@ -30,6 +72,8 @@ class Failure:
     # The input the target failed on, where the property derived it from `case` (an emptied
     # or invalid form): a deviation's regime is judged on it.
     seen: Case | None = None
+    # The declared conventions the target follows instead, where the spec declares any.
+    diagnosis: Diagnosis | None = None
 
     @property
     def input_label(self) -> str:
@@ -56,6 +100,8 @@ class Failure:
                 f"  worst error: abs {c.worst_abs:.3g}, rel {c.worst_rel:.3g}"
                 f" (allowed {c.allowed:.3g})"
             )
+        if self.diagnosis is not None:
+            lines.append(f"  diagnosis: {self.diagnosis}")
         lines.append(f"  {where}:")
         lines += ["    " + line for line in format_case(self.case, _dtype(self.dtype)).splitlines()]
         lines.append("  reproduce:")
@@ -114,6 +160,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     # The spec's declared variants the target was held to (conformance.variants).
     conventions: dict[str, Any] = field(default_factory=dict)
+    plots: list[str] = field(default_factory=list)  # PNG files of its failures (--plot)
 
     @property
     def verdict(self) -> str:
@@ -206,6 +253,7 @@ class Report:
             self.table(),
         ]
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  plot: {p}" for p in self.plots]
         for r in self.results:
             if r.status in (ERROR, SKIPPED) and r.reason:
                 lines.append(f"  {r.property} [{r.dtype}, {r.device}] {r.status}: {r.reason}")
@@ -232,6 +280,7 @@ class Report:
             "verdict": self.verdict,
             "finding": self.finding,
             "seconds": self.seconds,
+            "plots": list(self.plots),
             "results": [
                 {
                     "property": r.property, "dtype": r.dtype, "device": r.device,
@@ -249,4 +298,5 @@ class Report:
 
 def _failure_dict(failure: Failure) -> dict[str, Any]:
     return {"message": failure.message, "reduction": failure.reduction,
-            "reproducer": failure.reproducer, "input": failure.input_label}
+            "reproducer": failure.reproducer, "input": failure.input_label,
+            "diagnosis": None if failure.diagnosis is None else failure.diagnosis.to_dict()}

@@ -29,6 +29,7 @@ def import_path(fn: Callable[..., Any]) -> str | None:
 
 
 def target_name(fn: Callable[..., Any], path: str | None = None) -> str:
+    fn = getattr(fn, "conformance_wrapped", fn)
     path = path or import_path(fn)
     if path:
         return path.replace(":", ".")
@@ -54,12 +55,16 @@ def build(
     then asks for it). `path` ('module:attr' or 'file.py:attr', as the user named the target)
     wins over fn's own module; a file is imported by its absolute path. `layout` is the memory
     layout the property handed the target (conformance.layout), rebuilt the same way."""
-    path = path or import_path(fn)
+    original = getattr(fn, "conformance_wrapped", fn)  # a bridged NumPy/JAX/Keras function
+    path = path or import_path(original)
     lines = ["import torch", "import conformance"]
     if path and ":" in path:
         lines += _import_lines(path)
     else:
         lines.append("fn = ...  # the function you checked: it cannot be imported by name")
+    if original is not fn:
+        lines.append(f"fn = conformance.bridged(fn, {fn.conformance_framework!r})"
+                     "  # takes torch tensors")
     lines.append(format_case(case, dtype))
     if layout == STRIDED:
         tensors = ", ".join(case.inputs)

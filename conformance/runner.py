@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from conformance import reproducer, variants
+from conformance import bridges, plots, reproducer, variants
 from conformance.case import DTYPES, Case, dtype_name
 from conformance.catalog import get_spec, spec_path
 from conformance.cells import Cell, result_of, run_cells
@@ -86,6 +87,8 @@ def check(
     threads: int | None = 1,
     shrink_budget: float | None = 10.0,
     conventions: Mapping[str, Any] | None = None,
+    plot: str | Path | None = None,
+    framework: str | None = None,
 ) -> Report:
     """Check `fn` against `spec`; never raises for anything the target does.
 
@@ -105,7 +108,15 @@ def check(
     conventions: the spec's declared variants the target follows (`show SPEC` lists them),
     added to those the target declares itself (fn.conformance_conventions); every property
     then holds it to that variant, and the report names them.
+    plot: a folder for a PNG per failed property that compares with the reference: its error
+    over the input's magnitude, a panel per dtype (conformance.plots; needs matplotlib).
+    framework: 'torch', 'numpy', 'jax' or 'keras' (conformance.bridges); None tells it from
+    fn. A NumPy target has values only: its gradient checks are not applicable.
     """
+    try:
+        fn = bridges.bridged(fn, framework)
+    except bridges.FrameworkError as exc:
+        raise OptionError(str(exc)) from exc
     spec = get_spec(spec).following_conventions(
         {**variants.declared_by(fn), **(conventions or {})})
     chosen = profile_name(profile)
@@ -137,6 +148,12 @@ def check(
             for dtype in dtypes:
                 report.results += _run_dtype(
                     Context(spec, target, DTYPES[dtype], device), props, plan)
+        if plot is not None:
+            try:
+                report.plots = [str(p) for p in plots.plot_failures(
+                    report, fn, spec, props, plot, timeout)]
+            except plots.PlottingUnavailable as exc:
+                report.notes.append(str(exc))
     report.seconds = time.perf_counter() - start
     return report
 
@@ -183,8 +200,12 @@ def _run_dtype(ctx: Context, props: list[Property], plan: _Plan) -> list[Propert
             cells.append(Cell(prop, shrink=plan.shrink and not covered))
     run_cells(ctx, cells, generating=plan.generating, shrinking=plan.shrinking, seed=plan.seed,
               generate=plan.generate, shrink_budget=plan.shrink_budget)
+    def unexplained(row: PropertyResult) -> bool:
+        """Worth a diagnosis: no accepted deviation explains the failure already."""
+        return not any(d.explains(plan.target_name, row) for d in plan.known)
+
     for cell in cells:
-        rows[cell.prop.name] = result_of(ctx, cell, plan.fn, plan.path)
+        rows[cell.prop.name] = result_of(ctx, cell, plan.fn, plan.path, diagnose=unexplained)
     return [rows[prop.name] for prop in props]
 
 
@@ -218,9 +239,11 @@ def recheck(
     device: str = "cpu",
     verbose: bool = True,
     conventions: Mapping[str, Any] | None = None,
+    framework: str | None = None,
 ) -> Failure | None:
     """Run one property on exactly these inputs (what a reproducer calls), against the spec
-    or the variant of it that `conventions` name."""
+    or the variant of it that `conventions` name; `framework` as `check` takes it."""
+    fn = bridges.bridged(fn, framework)
     spec = get_spec(spec).following_conventions(
         {**variants.declared_by(fn), **(conventions or {})})
     params = dict(params or {})

@@ -171,6 +171,22 @@ class LossSpec:
         return replace(self, reference=functools.partial(self.reference, **chosen),
                        following={**self.following, **chosen})
 
+    def as_declared(self) -> LossSpec:
+        """This spec bound to none of its variants (its own conventions)."""
+        if not self.following:
+            return self
+        # following_conventions binds one functools.partial, which flattens when bound again.
+        base = self.reference.func  # type: ignore[attr-defined]
+        return replace(self, reference=base, following={})
+
+    def convention_sets(self) -> list[dict[str, Any]]:
+        """Every combination of the declared variants' values, the spec's own first."""
+        sets: list[dict[str, Any]] = [{}]
+        for variant in self.variants:
+            values = [variant.canonical, *(v for v in variant.choices if v != variant.canonical)]
+            sets = [{**chosen, variant.name: value} for chosen in sets for value in values]
+        return sets
+
     @property
     def calls(self) -> tuple[str | None, ...]:
         """The reductions to visit; None stands for a call without a reduction argument."""
@@ -198,6 +214,12 @@ class LossSpec:
         value many times (domain, properties, tolerance scale): the last few are remembered,
         by the identity of the case object, which is immutable."""
         fn = fn or self.reference
+        if fn is not self.reference and self.following:
+            # Another function of the spec's family (a relation's other side) computes under
+            # the conventions the spec follows, where it takes them by name.
+            taken = {k: v for k, v in self.following.items() if k in _keywords(fn)}
+            if taken:
+                fn = functools.partial(fn, **taken)
         key = (id(case), reduction, id(fn))
         hit = _REFERENCE_MEMO.get(key)
         if hit is not None and hit[0] is case and hit[1] is fn:
@@ -271,6 +293,8 @@ class LossSpec:
                 return why
         if not self.fits(case, dtype):
             return f"beyond {dtype_name(dtype)}'s range"
+        if self.owes_nonfinite:
+            return None  # its infinities and NaNs are the variant's declared values
         for reduction in self.calls:
             value = self.call_reference(case, reduction)
             nan_ok = np.asarray(self.expects_nan(case, reduction), dtype=bool)
@@ -278,11 +302,18 @@ class LossSpec:
                 return UNDEFINED_REFERENCE
         return None
 
+    @property
+    def owes_nonfinite(self) -> bool:
+        """Whether the spec follows a variant whose infinities and NaNs are declared values."""
+        return any(v.name in self.following and self.following[v.name] in v.nonfinite
+                   for v in self.variants)
+
     def expects_nan(self, case: Case, reduction: str | None) -> bool | np.ndarray:
         """Where the spec's value is NaN: a bool, or an elementwise mask of the output."""
-        if self.nan_expected is None:
-            return False
-        return self.nan_expected(case, reduction)
+        declared = False if self.nan_expected is None else self.nan_expected(case, reduction)
+        if self.owes_nonfinite:
+            return np.isnan(self.call_reference(case, reduction)) | np.asarray(declared)
+        return declared
 
     def differentiable_inputs(self, case: Case) -> list[str]:
         """The inputs gradients are owed for: the declared ones (else the first input) that
@@ -290,6 +321,17 @@ class LossSpec:
         declared = self.differentiable or (next(iter(case.inputs)),)
         return [n for n in declared
                 if n in case.inputs and np.issubdtype(case.inputs[n].dtype, np.floating)]
+
+@functools.lru_cache(maxsize=256)
+def _keywords(fn: Callable[..., Any]) -> frozenset[str]:
+    """The parameters `fn` names (not those a **kwargs would swallow)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p.name for p in parameters
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
 
 # call_reference's memory: (id(case), reduction, id(fn)) -> (case, fn, value), oldest first.
 # The case and fn are held, so their ids cannot be reused while an entry lives.

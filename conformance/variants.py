@@ -37,11 +37,17 @@ class Variant:
     name: str
     canonical: Any
     choices: Mapping[Any, str]
+    # Values whose reference is infinite or NaN where the formula says so (no clamp, 0 / 0):
+    # a target following one owes those values too, as a spec's declared NaNs are owed.
+    nonfinite: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if self.canonical not in self.choices:
             raise ValueError(f"variant {self.name!r}: the canonical value {self.canonical!r}"
                              " must be one of its choices")
+        if any(v not in self.choices or v == self.canonical for v in self.nonfinite):
+            raise ValueError(f"variant {self.name!r}: nonfinite names values other than the"
+                             " canonical one among its choices")
 
     def describe(self) -> list[str]:
         return [f"{self.name}={value!r}{' (the spec)' if value == self.canonical else ''}:"

@@ -200,28 +200,32 @@ def binary_cross_entropy_with_logits(
     return reduce(loss, reduction)
 
 
-def balanced_bce_weights(target: np.ndarray) -> np.ndarray:
+def balanced_bce_weights(target: np.ndarray, count_eps: float = 0.0) -> np.ndarray:
     """Elementwise weights of the class-balanced BCE (Xie & Tu 2015, HED, eq. 2).
 
         beta_n = |Y_-| / |Y| = 1 - mean(y_n)   (fraction of negatives in sample n)
         w = beta_n * y + (1 - beta_n) * (1 - y)
 
     The mean runs over every axis except the batch axis 0, so ``target`` needs ndim >= 2.
+    count_eps (a convention): beta_n = |Y_-| / (|Y| + count_eps), so 1 - beta_n =
+    (|Y_+| + count_eps) / (|Y| + count_eps) (pytorch_toolbelt's 1e-7).
     """
     y = _as_float(target)
     if y.ndim < 2:
         raise ValueError("balanced BCE needs a batch axis and at least one more: ndim >= 2")
     if np.any((y != 0) & (y != 1)):
         raise ValueError("balanced BCE needs a binary (0/1) target")
-    positive_fraction = np.mean(y, axis=tuple(range(1, y.ndim)), keepdims=True)
-    beta = 1 - positive_fraction
-    # 1 - beta is the positive fraction itself; re-deriving it as 1 - (1 - m) would
-    # cost digits when positives are rare
-    return beta * y + positive_fraction * (1 - y)
+    elements = float(np.prod(y.shape[1:]))  # per sample
+    positives = np.sum(y, axis=tuple(range(1, y.ndim)), keepdims=True)
+    beta = (elements - positives) / (elements + count_eps)
+    # 1 - beta as the positive share itself: re-deriving it as 1 - (1 - m) would cost digits
+    # when positives are rare
+    positive_share = (positives + count_eps) / (elements + count_eps)
+    return beta * y + positive_share * (1 - y)
 
 
 def balanced_binary_cross_entropy_with_logits(
-    input: np.ndarray, target: np.ndarray, reduction: str = "mean"
+    input: np.ndarray, target: np.ndarray, reduction: str = "mean", count_eps: float = 0.0
 ) -> np.ndarray:
     """Class-balanced BCE on logits (Xie & Tu 2015, HED; the balanced CE of seed 001).
 
@@ -229,13 +233,13 @@ def balanced_binary_cross_entropy_with_logits(
 
     with beta the per-sample fraction of negatives. For a binary y this is
     binary_cross_entropy_with_logits(x, y, weight=balanced_bce_weights(y)), which is how
-    it is computed. mean = sum / input.size.
+    it is computed. mean = sum / input.size. count_eps: see balanced_bce_weights.
     """
     check_reduction(reduction)
     x = _as_float(input)
     y = _as_float(target)
     _check_same_shape(x, y)
-    loss = balanced_bce_weights(y) * _bce_with_logits(x, y)
+    loss = balanced_bce_weights(y, count_eps) * _bce_with_logits(x, y)
     return reduce(loss, reduction)
 
 
@@ -416,6 +420,7 @@ def sigmoid_focal_loss(
     alpha: float = 0.25,
     gamma: float = 2.0,
     reduction: str = "none",
+    soft_targets: str = "interpolated",
 ) -> np.ndarray:
     """Sigmoid focal loss (Lin et al. 2017, eq. 5; torchvision.ops.sigmoid_focal_loss).
 
@@ -425,17 +430,38 @@ def sigmoid_focal_loss(
 
     A negative ``alpha`` drops alpha_t (torchvision's switch). Soft targets in [0, 1] are
     allowed; 0^0 = 1, so gamma = 0 gives alpha_t * ce. mean = sum / inputs.size.
+
+    ``soft_targets``, how a fractional y enters (every form agrees on y in {0, 1}):
+        'interpolated' (the paper's p_t and alpha_t, linear in y; torchvision), as above;
+        'exp_bce'      1 - p_t = 1 - exp(-ce) (mmdetection's, smp's), alpha_t as above;
+        'per_term'     l = y alpha (1 - p)^gamma (-log p) + (1 - y)(1 - alpha) p^gamma
+                       (-log(1 - p)), p = sigma(x): each class term its own weight (kornia);
+                       a negative alpha drops alpha and 1 - alpha.
     """
     check_reduction(reduction)
     x = _as_float(inputs)
     y = _as_float(targets)
     _check_same_shape(x, y, "targets")
 
-    # 1 - p_t from sigma(-x) directly: forming p_t first and subtracting it from 1
-    # loses everything below 1e-16 once the prediction is confident.
-    one_minus_pt = y * expit(-x) + (1 - y) * expit(x)
-    loss = one_minus_pt**gamma * _bce_with_logits(x, y)
-    if alpha >= 0:
+    weighted = alpha >= 0
+    if soft_targets == "per_term":
+        positive = y * expit(-x) ** gamma * -log_expit(x)
+        negative = (1 - y) * expit(x) ** gamma * -log_expit(-x)
+        if weighted:
+            positive, negative = alpha * positive, (1 - alpha) * negative
+        return reduce(positive + negative, reduction)
+    ce = _bce_with_logits(x, y)
+    if soft_targets == "interpolated":
+        # 1 - p_t from sigma(-x) directly: forming p_t first and subtracting it from 1
+        # loses everything below 1e-16 once the prediction is confident.
+        one_minus_pt = y * expit(-x) + (1 - y) * expit(x)
+    elif soft_targets == "exp_bce":
+        one_minus_pt = -np.expm1(-ce)  # 1 - exp(-ce) without cancelling for a small ce
+    else:
+        raise ValueError(f"soft_targets must be 'interpolated', 'exp_bce' or 'per_term',"
+                         f" not {soft_targets!r}")
+    loss = one_minus_pt**gamma * ce
+    if weighted:
         loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
     return reduce(loss, reduction)
 

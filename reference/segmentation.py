@@ -76,6 +76,12 @@ DICE_FORMS: tuple[str, ...] = ("standard", "squared")
 # formulas above (the conventions of conformance.variants).
 DICE_SMOOTHING: dict[str, float] = {"dice": 1.0, "tversky": 2.0}
 JACCARD_SMOOTHING: dict[str, float] = {"jaccard": 1.0, "doubled": 0.5}
+# How a library scores a class (conventions too): a 0 / 0 score (smooth 0, nothing predicted
+# and nothing present) as loss 1 or NaN; a class with no ground truth scored by its predictions
+# or costing 0; the intersection as sum p g or sum min(p, g).
+EMPTY_SCORES: tuple[str, ...] = ("one", "nan")
+ABSENT_CLASSES: tuple[str, ...] = ("scored", "zero")
+INTERSECTIONS: tuple[str, ...] = ("product", "min")
 
 Classes = str | Sequence[int] | np.ndarray
 
@@ -209,12 +215,18 @@ def soft_counts(
     activation: str = "softmax",
     per_image: bool = False,
     ignore_index: int | None = None,
+    intersection: str = "product",
 ) -> SoftCounts:
     """The soft counts I, P, G, FP, FN (and the squared sums of the V-Net Dice) of logits
     ``input`` (N, C, *spatial) against ``target`` (label map or mask; see the module notes).
 
     Ignored pixels are masked out of p, 1 - p and g, so they add 0 to every sum.
+
+    intersection 'product' is I = sum p g (FP = P - I, FN = G - I); 'min' is sum min(p, g)
+    = (P + G - |p - g|_1) / 2 (Wang & Blaschko's semimetric form, smp 0.5), so FP = sum
+    max(p - g, 0) and FN = sum max(g - p, 0). The two agree on {0, 1} targets.
     """
+    _check_choice("intersection", intersection, INTERSECTIONS)
     x = _logits(input)
     g, valid = _ground_truth(x, target, ignore_index)
     p, q = _probabilities(x, activation)
@@ -227,12 +239,17 @@ def soft_counts(
 
     # p - g as p (1 - g) - (1 - p) g: exact-ish for a hard g, where p - 1 would cancel
     difference = p * (1 - g) - q * g
+    if intersection == "min":
+        overlap = np.minimum(p, g)
+        false_positive, false_negative = np.maximum(difference, 0), np.maximum(-difference, 0)
+    else:
+        overlap, false_positive, false_negative = p * g, p * (1 - g), q * g
     return SoftCounts(
-        intersection=total(p * g),
+        intersection=total(overlap),
         prediction=total(p),
         target=total(g),
-        false_positive=total(p * (1 - g)),
-        false_negative=total(q * g),
+        false_positive=total(false_positive),
+        false_negative=total(false_negative),
         prediction_sq=total(p * p),
         target_sq=total(g * g),
         squared_error=total(difference * difference),
@@ -291,16 +308,25 @@ def kept_entries(
     return int(np.count_nonzero(kept))
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """The loss numerator / denominator, with 0 / 0 = 1 (score 0).
+def _ratio(numerator: np.ndarray, denominator: np.ndarray, empty: str = "one") -> np.ndarray:
+    """The loss numerator / denominator, with 0 / 0 = 1 (score 0), or NaN with empty='nan'.
 
     Every numerator here is a sum of terms that the denominator also holds (all >= 0), so a
     zero denominator comes with a zero numerator. 1 is the limit of the loss as the predictions
     of an absent class vanish (FP / (P + 0) = 1 for every P > 0): any other value would make the
-    loss jump where a probability underflows (0 in float32, 1e-137 in float64).
+    loss jump where a probability underflows (0 in float32, 1e-137 in float64). 'nan' is the
+    division as written (monai, optax).
     """
-    out = np.ones(np.broadcast(numerator, denominator).shape, dtype=np.float64)
+    _check_choice("empty_score", empty, EMPTY_SCORES)
+    fill = 1.0 if empty == "one" else np.nan
+    out = np.full(np.broadcast(numerator, denominator).shape, fill, dtype=np.float64)
     return np.divide(numerator, denominator, out=out, where=denominator != 0)
+
+
+def _without_absent(loss: np.ndarray, target_count: np.ndarray, absent: str) -> np.ndarray:
+    """absent 'zero': a class with no ground truth costs 0 (smp), still counted in the mean."""
+    _check_choice("absent_class", absent, ABSENT_CLASSES)
+    return np.where(target_count > 0, loss, 0.0) if absent == "zero" else loss
 
 
 def _region_loss(
@@ -342,6 +368,9 @@ def soft_dice_loss(
     ignore_index: int | None = None,
     reduction: str = "mean",
     smoothing: str = "dice",
+    empty_score: str = "one",
+    absent_class: str = "scored",
+    intersection: str = "product",
 ) -> np.ndarray:
     """Soft Dice loss, 1 - S per (image,) class, then reduced (see the module notes).
 
@@ -360,16 +389,19 @@ def soft_dice_loss(
     smoothing (a convention, conformance.variants): 'dice' is the above; 'tversky' adds smooth
     to the score written as the Tversky index at alpha = beta = 1/2,
     S = (I + smooth) / ((P + G) / 2 + smooth), which is the above at 2 smooth.
+    empty_score, absent_class and intersection: conventions too (see the constants above).
     """
     _check_region_args(reduction, activation, smooth)
     _check_choice("form", form, DICE_FORMS)
     _check_choice("smoothing", smoothing, DICE_SMOOTHING)
     smooth = smooth * DICE_SMOOTHING[smoothing]
-    n = soft_counts(input, target, activation, per_image, ignore_index)
+    n = soft_counts(input, target, activation, per_image, ignore_index, intersection)
     if form == "standard":
-        loss = _ratio(n.false_positive + n.false_negative, n.prediction + n.target + smooth)
+        loss = _ratio(n.false_positive + n.false_negative, n.prediction + n.target + smooth,
+                      empty_score)
     else:
-        loss = _ratio(n.squared_error, n.prediction_sq + n.target_sq + smooth)
+        loss = _ratio(n.squared_error, n.prediction_sq + n.target_sq + smooth, empty_score)
+    loss = _without_absent(loss, n.target, absent_class)
     return _region_loss(loss, n.target, include_background, classes, reduction)
 
 
@@ -384,6 +416,9 @@ def soft_jaccard_loss(
     ignore_index: int | None = None,
     reduction: str = "mean",
     smoothing: str = "jaccard",
+    empty_score: str = "one",
+    absent_class: str = "scored",
+    intersection: str = "product",
 ) -> np.ndarray:
     """Soft Jaccard (IoU) loss, 1 - S per (image,) class, then reduced.
 
@@ -396,13 +431,15 @@ def soft_jaccard_loss(
     smoothing (a convention, conformance.variants): 'jaccard' is the above; 'doubled' adds
     smooth to the score written with Dice's doubled terms, S = (2 I + smooth) / (2 U + smooth),
     which is the above at smooth / 2.
+    empty_score, absent_class and intersection: conventions too (see the constants above).
     """
     _check_region_args(reduction, activation, smooth)
     _check_choice("smoothing", smoothing, JACCARD_SMOOTHING)
     smooth = smooth * JACCARD_SMOOTHING[smoothing]
-    n = soft_counts(input, target, activation, per_image, ignore_index)
+    n = soft_counts(input, target, activation, per_image, ignore_index, intersection)
     errors = n.false_positive + n.false_negative
-    loss = _ratio(errors, n.intersection + errors + smooth)
+    loss = _without_absent(_ratio(errors, n.intersection + errors + smooth, empty_score),
+                           n.target, absent_class)
     return _region_loss(loss, n.target, include_background, classes, reduction)
 
 
@@ -418,6 +455,9 @@ def tversky_loss(
     per_image: bool = False,
     ignore_index: int | None = None,
     reduction: str = "mean",
+    empty_score: str = "one",
+    absent_class: str = "scored",
+    intersection: str = "product",
 ) -> np.ndarray:
     """Tversky loss (Salehi et al. 2017), 1 - S per (image,) class, then reduced.
 
@@ -428,15 +468,17 @@ def tversky_loss(
     alpha = beta = 1/2 gives the Dice loss and alpha = beta = 1 the Jaccard loss. With
     smooth > 0 the Jaccard identity still holds, but alpha = beta = 1/2 with smooth s is
     the Dice loss with smooth 2 s (multiply the fraction by 2 / 2). A score with a zero
-    denominator is 1.
+    denominator is 1. empty_score, absent_class and intersection: conventions (see the
+    constants above).
     """
     _check_region_args(reduction, activation, smooth)
     for name, weight in (("alpha", alpha), ("beta", beta)):
         if not (np.isfinite(weight) and weight >= 0):
             raise ValueError(f"{name} must be finite and >= 0, got {weight}")
-    n = soft_counts(input, target, activation, per_image, ignore_index)
+    n = soft_counts(input, target, activation, per_image, ignore_index, intersection)
     errors = alpha * n.false_positive + beta * n.false_negative
-    loss = _ratio(errors, n.intersection + errors + smooth)
+    loss = _without_absent(_ratio(errors, n.intersection + errors + smooth, empty_score),
+                           n.target, absent_class)
     return _region_loss(loss, n.target, include_background, classes, reduction)
 
 

@@ -134,6 +134,13 @@ def _adapter(path: str):
     except UsageError as exc:
         pytest.skip(str(exc))
 
+def _the_specs_own(fn, spec: str) -> dict:
+    """Conventions that hold fn to the spec as declared, overriding those fn declares: the
+    finding is how the library differs from the spec; the declared variant explains it."""
+    variants = {v.name: v.canonical for v in conformance.get_spec(spec).variants}
+    return {name: variants[name] for name in getattr(fn, "conformance_conventions", {})}
+
+
 
 def test_fvcore_focal_computes_float64_in_float32():
     fn = _adapter("implementations.adapters.fvcore_nn:sigmoid_focal_loss")
@@ -153,8 +160,13 @@ def test_kornia_focal_weights_fractional_targets_per_term():
     t = torch.tensor([0.2105321538009602], dtype=torch.float64)
     assert fn(x, t, gamma=0.0).item() == pytest.approx(0.42837783158969794, rel=1e-12)
     failure = conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
-                                  {"inputs": x, "targets": t}, {"gamma": 0.0}, verbose=False)
+                                  {"inputs": x, "targets": t}, {"gamma": 0.0}, verbose=False,
+                                  conventions=_the_specs_own(fn, "sigmoid_focal_loss"))
     assert failure is not None and "0.434205" in failure.message
+    # The declared convention explains it.
+    assert conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
+                               {"inputs": x, "targets": t}, {"gamma": 0.0},
+                               verbose=False) is None
     # On {0, 1} targets kornia and the spec agree.
     hard = torch.tensor([1.0], dtype=torch.float64)
     assert conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
@@ -170,8 +182,13 @@ def test_monai_dice_is_nan_for_an_empty_class_at_smooth_zero():
     got = fn(x, mask, **spec_defaults, reduction="none")
     assert got[0].item() == 0.0 and got[1].isnan()
     failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
-                                  {"input": x, "target": mask}, spec_defaults, verbose=False)
+                                  {"input": x, "target": mask}, spec_defaults, verbose=False,
+                                  conventions=_the_specs_own(fn, "soft_dice_loss"))
     assert failure is not None and "NaN where a finite value is expected" in failure.message
+    # The declared convention explains it.
+    assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                               {"input": x, "target": mask}, spec_defaults,
+                               verbose=False) is None
     # Smoothing removes the difference.
     assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
                                {"input": x, "target": mask}, {**spec_defaults, "smooth": 1.0},
@@ -195,8 +212,12 @@ def test_smp_region_losses_zero_an_absent_class_and_still_divide_by_all():
     # 1 - 0 / p_c = 1 each at smooth 0.
     assert fn(x, labels).item() == pytest.approx(class_1 / 3, rel=1e-12)
     failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
-                                  {"input": x, "target": labels}, verbose=False)
+                                  {"input": x, "target": labels}, verbose=False,
+                                  conventions=_the_specs_own(fn, "soft_dice_loss"))
     assert failure is not None
+    # The declared convention explains it.
+    assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                               {"input": x, "target": labels}, verbose=False) is None
     assert failure.comparison.expected == pytest.approx((class_1 + 2) / 3, rel=1e-12)
 
 
@@ -208,8 +229,12 @@ def test_smp_soft_targets_use_the_l1_intersection():
     assert fn(x, t, activation="sigmoid").item() == pytest.approx(1 - 2 / 3, rel=1e-12)
     failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
                                   {"input": x, "target": t}, {"activation": "sigmoid"},
-                                  verbose=False)
+                                  verbose=False, conventions=_the_specs_own(fn, "soft_dice_loss"))
     assert failure is not None
+    # The declared convention explains it.
+    assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                               {"input": x, "target": t}, {"activation": "sigmoid"},
+                               verbose=False) is None
     assert failure.comparison.expected == pytest.approx(2 / 3, rel=1e-12)
     hard = torch.ones((1, 1, 1), dtype=torch.float64)
     assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
@@ -246,9 +271,13 @@ def test_smp_sigmoid_focal_takes_p_t_as_exp_of_minus_bce():
     assert fn(x, t).item() == pytest.approx(alpha_t * (1 - math.exp(-bce)) ** 2 * bce,
                                             rel=1e-12)
     failure = conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
-                                  {"inputs": x, "targets": t}, verbose=False)
+                                  {"inputs": x, "targets": t}, verbose=False,
+                                  conventions=_the_specs_own(fn, "sigmoid_focal_loss"))
     # torchvision's p_t = p t + (1 - p)(1 - t) = 1/2 for t = 1/2, whatever p is.
     assert failure is not None
+    # The declared convention explains it.
+    assert conformance.recheck(fn, "sigmoid_focal_loss", "matches_reference",
+                               {"inputs": x, "targets": t}, verbose=False) is None
     assert failure.comparison.expected == pytest.approx(alpha_t * 0.25 * bce, rel=1e-12)
 
 
@@ -328,8 +357,13 @@ def test_optax_dice_is_nan_for_an_empty_class_at_smooth_zero():
     assert got[0].item() == 0.0 and got[1].isnan()
     failure = conformance.recheck(fn, "soft_dice_loss", "matches_reference",
                                   {"input": x, "target": labels},
-                                  {"smooth": 0.0, "per_image": False}, verbose=False)
+                                  {"smooth": 0.0, "per_image": False}, verbose=False,
+                                  conventions=_the_specs_own(fn, "soft_dice_loss"))
     assert failure is not None
+    # The declared convention explains it.
+    assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
+                               {"input": x, "target": labels},
+                               {"smooth": 0.0, "per_image": False}, verbose=False) is None
     assert conformance.recheck(fn, "soft_dice_loss", "matches_reference",
                                {"input": x, "target": labels},
                                {"smooth": 1.0, "per_image": False}, verbose=False) is None

@@ -124,6 +124,27 @@ def test_profile_option_reaches_the_checks(pytester):
     result.assert_outcomes(passed=1)
 
 
+def test_the_plot_option_reaches_the_checks(pytester, tmp_path):
+    pytest.importorskip("matplotlib")
+    pytester.makepyfile(textwrap.dedent("""\
+        import torch.nn.functional as F
+        from conformance.pytest_plugin import conformance_tests
+
+
+        def l1_in_float32(input, target, reduction="mean"):
+            out = F.l1_loss(input.float(), target.float(), reduction=reduction)
+            return out.to(input.dtype)
+
+
+        test_l1 = conformance_tests(l1_in_float32, "l1_loss", dtypes=["float64"],
+                                    properties=["matches_reference"], max_examples=10)
+    """))
+    result = pytester.runpytest_inprocess(f"--conformance-plot={tmp_path}", *PLAIN)
+    result.assert_outcomes(failed=1)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".png"]
+    assert f"plot: {tmp_path}" in result.stdout.str()
+
+
 def test_unknown_profile_is_a_usage_error(pytester):
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest_inprocess("--conformance-profile=nope", *PLAIN)

@@ -190,6 +190,9 @@ class Property(ABC):
     # above), and why.
     only_in: torch.dtype | None = None
     only_in_because: str = ""
+    # Whether the property compares the target with the spec's own reference, so that a
+    # declared convention (a variant of that reference) can explain its failure.
+    reads_reference: bool = False
 
     def prepare(self, spec: LossSpec, case: Case) -> Case | None:
         return case

@@ -321,6 +321,7 @@ def reference_derivatives(
 
 
 class GradientMatchesReference(Property):
+    reads_reference = True
     name = "gradient_matches_reference"
     narrow_dtypes = True
     description = (
@@ -433,7 +434,7 @@ class GradientMatchesReference(Property):
                 raise PropertyFailure(
                     f"d loss / d {name}{list(index)} is {got!r}, the reference's derivative is"
                     f" {expected} (reduction={reduction!r}; allowed error {allowed:.3g})",
-                    reduction=reduction)
+                    reduction=reduction, ratio=ratio)
             usage = max(usage, ratio)
         return usage
 

@@ -7,8 +7,9 @@ gamma=0 is BCE), an invariance of the target (CE under a shift of the logits), a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -97,6 +98,23 @@ class Relation(Property):
     # sides may differ by as much as the spec's reference differs between the same two cases
     # (an absolute eps makes a box loss depend on the unit; the spec says how much).
     up_to_the_spec: bool = False
+    # Declared variants (conformance.variants) the relation holds under, by value: a side
+    # that is another loss's reference states the spec's own convention, so a target held to
+    # another value is not judged by it. Variants not named here keep it whatever they are.
+    holds_for: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def not_applicable(self, ctx: Context) -> str | None:
+        for name, values in self.holds_for.items():
+            chosen = ctx.spec.following.get(name)
+            if chosen is not None and chosen not in values:
+                return (f"holds for {name} in {', '.join(map(repr, values))} only; the target"
+                        f" follows {name}={chosen!r}")
+        return super().not_applicable(ctx)
+
+    @property
+    def reads_reference(self) -> bool:  # type: ignore[override]
+        return any(not side.on_target and side.reference is None
+                   for side in (self.lhs, self.rhs))
 
     def prepare(self, spec: LossSpec, case: Case) -> Case | None:
         return self.adapt(case) if self.adapt else case

@@ -103,7 +103,7 @@ SPECS.declare(LossSpec(
     variants=(Variant("log_clamp", -100.0, {
         -100.0: "each log term clamped at -100 (torch, documented)",
         None: "no clamp, the formula as written: inf where p is 0 or 1 against the other"
-              " label"}),),
+              " label"}, nonfinite=(None,)),),
 ))
 
 
@@ -515,6 +515,8 @@ SPECS.declare(LossSpec(
                           label="bce_with_logits(x, y, weight=a*y + (1-a)*(1-y))"),
             adapt=lambda c: c.with_params(
                 gamma=0.0, alpha=float(np.clip(c.params.get("alpha", 0.25), 0.0, 1.0))),
+            # Per-term weights are not one alpha_t times the BCE of a fractional target.
+            holds_for={"soft_targets": ("interpolated", "exp_bce")},
         ),
         Relation(
             name="focal_at_most_bce",
@@ -547,6 +549,13 @@ SPECS.declare(LossSpec(
         " default reduction 'none' (torchvision's). A case where 2 gamma BCE exceeds the dtype's"
         " range is outside its domain: autograd of the formula overflows there."
     ),
+    variants=(Variant("soft_targets", "interpolated", {
+        "interpolated": "1 - p_t = y (1 - p) + (1 - y) p and alpha_t = alpha y + (1 - alpha)"
+                        " (1 - y), linear in y (the paper's; torchvision, fvcore, toolbelt,"
+                        " monai, optax)",
+        "exp_bce": "1 - p_t = 1 - exp(-BCE) (mmdetection's; smp)",
+        "per_term": "y alpha (1 - p)^gamma (-log p) + (1 - y)(1 - alpha) p^gamma (-log(1 - p)),"
+                    " each class term its own weight (kornia)"}),),
 ))
 
 
@@ -729,6 +738,7 @@ SPECS.declare(LossSpec(
                       transform=lambda c: c.with_params(
                           weight=ref.balanced_bce_weights(c.inputs["target"])),
                       label="bce_with_logits(x, y, weight=w_beta)"),
+        holds_for={"count_eps": (0.0,)},  # its weights are the spec's own
     )),
     edge_cases=(
         Case({"input": np.array([[2.0, -1.0, 1e4]]), "target": np.array([[0.0, 0.0, 0.0]])},
@@ -745,6 +755,11 @@ SPECS.declare(LossSpec(
         " l = -(beta y log sigmoid(x) + (1 - beta)(1 - y) log(1 - sigmoid(x))); 'mean' over all"
         " elements."
     ),
+    variants=(Variant("count_eps", 0.0, {
+        0.0: "beta = negatives / count",
+        1e-7: "beta = negatives / (count + 1e-7), 1 - beta = (positives + 1e-7) / (count +"
+              " 1e-7): an all-negative sample weighs its negatives 1e-7, not 0"
+              " (pytorch_toolbelt)"}),),
 ))
 
 

@@ -256,6 +256,20 @@ ABSENT_CLASS_UNDERFLOW = Case(
 )
 
 
+NOTHING_PREDICTED_NOTHING_PRESENT = Case(
+    {"input": np.array([[[1e4], [-1e4]]]), "target": np.array([[[1.0], [0.0]]])},
+    {"smooth": 0.0},
+    label="class 1 neither predicted nor present at smooth 0 (0 / 0: loss 1; NaN in monai,"
+          " optax)",
+)
+
+
+SOFT_MASK = Case(
+    {"input": np.array([[[0.0]]]), "target": np.array([[[0.25]]])}, {"activation": "sigmoid"},
+    label="a soft mask value (sum p g = 1/8, sum min(p, g) = 1/4)",
+)
+
+
 def _a_class_absent(case: Case) -> bool:
     """Some class has no pixel in the target (ignored pixels aside), in the batch or, with
     per_image, in some image: its score is the smoothing's alone, 0 / 0 at smooth = 0."""
@@ -277,6 +291,22 @@ PER_IMAGE_SMOOTHED = Case(
      "target": np.array([[[[1.0]], [[0.0]]], [[[0.0]], [[1.0]]]])},
     {"activation": "sigmoid", "smooth": 1.0, "per_image": True},
     label="two images scored per image, smoothed",
+)
+
+
+# How libraries score a class, declared on every region loss (reference/segmentation.py).
+SCORING = (
+    Variant("empty_score", "one", {
+        "one": "a 0 / 0 score (smooth 0, nothing predicted and nothing present) is loss 1, its"
+               " limit as the predictions vanish (smp, toolbelt)",
+        "nan": "0 / 0 as written: NaN (monai, optax at smooth 0)"}, nonfinite=("nan",)),
+    Variant("absent_class", "scored", {
+        "scored": "a class with no ground truth is scored by its predictions",
+        "zero": "a class with no ground truth costs 0, and still counts in the mean (smp)"}),
+    Variant("intersection", "product", {
+        "product": "I = sum p g",
+        "min": "I = sum min(p, g) = (P + G - |p - g|_1) / 2 (smp 0.5, Wang & Blaschko's"
+               " semimetric form): the same on {0, 1} targets"}),
 )
 
 
@@ -319,11 +349,11 @@ def region_spec(name: str, summary: str, fn, kind: str, relations: tuple,
                         op="le", reductions=("none", "mean"),
                     ),
                     *relations),
-        edge_cases=(ABSENT_CLASS_UNDERFLOW, PER_IMAGE_SMOOTHED, SMOOTH_LEFT_OUT,
-                    PER_IMAGE_LEFT_OUT, *edge_cases),
+        edge_cases=(ABSENT_CLASS_UNDERFLOW, NOTHING_PREDICTED_NOTHING_PRESENT, SOFT_MASK,
+                    PER_IMAGE_SMOOTHED, SMOOTH_LEFT_OUT, PER_IMAGE_LEFT_OUT, *edge_cases),
         implementations=(f"implementations.segmentation:{name}",),
         conventions=conventions,
-        variants=variants,
+        variants=(*variants, *SCORING),
     ))
 
 
@@ -354,6 +384,16 @@ SEED_001_DICE = Case(
     label="seed 001's example: A = 1.0, B = 2, I = 0.4, Dice = 0.8 / 3",
 )
 
+def _dice_from_jaccard(input: np.ndarray, target: np.ndarray, reduction: str = "none",
+                       form: str = "standard", empty_score: str = "one",
+                       absent_class: str = "scored", intersection: str = "product",
+                       **kw: object) -> np.ndarray:
+    j = 1.0 - ref.soft_jaccard_loss(input, target, reduction=reduction,
+                                    empty_score=empty_score, absent_class=absent_class,
+                                    intersection=intersection, **kw)
+    return 1.0 - 2.0 * j / (1.0 + j)
+
+
 region_spec(
     "soft_dice_loss", "1 - soft Dice, standard or squared denominator, optional smoothing",
     ref.soft_dice_loss, "dice",
@@ -361,7 +401,7 @@ region_spec(
         name="dice_is_2j_over_1_plus_j_on_hard_masks",
         description="on hard predictions Dice = 2J / (1 + J) for every class entry",
         lhs=target(label="1 - Dice"),
-        rhs=reference(lambda *a, **k: _dice_from_jaccard(*a, **k), label="1 - 2J/(1+J)"),
+        rhs=reference(_dice_from_jaccard, label="1 - 2J/(1+J)"),
         adapt=lambda c: _hard_prediction(c).with_params(smooth=0.0, form="standard"),
         reductions=("none",),
     ),),
@@ -374,12 +414,6 @@ region_spec(
         "tversky": "S = (I + smooth) / ((P + G) / 2 + smooth), Dice as the Tversky index at"
                    " alpha = beta = 1/2 (smp 0.3+, optax): 'dice' at 2 smooth"}),),
 )
-
-
-def _dice_from_jaccard(input: np.ndarray, target: np.ndarray, reduction: str = "none",
-                       form: str = "standard", **kw: object) -> np.ndarray:
-    j = 1.0 - ref.soft_jaccard_loss(input, target, reduction=reduction, **kw)
-    return 1.0 - 2.0 * j / (1.0 + j)
 
 
 region_spec(

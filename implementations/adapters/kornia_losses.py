@@ -29,7 +29,8 @@ from implementations.sources import Sources
 _KORNIA = Sources("kornia.losses", ("focal", "lovasz_hinge", "lovasz_softmax"))
 
 
-@adapts("sigmoid_focal_loss", library="kornia")
+# kornia weighs each class term of a fractional target on its own (documented).
+@adapts("sigmoid_focal_loss", library="kornia", conventions={"soft_targets": "per_term"})
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:

@@ -8,7 +8,8 @@ Their region losses are modules built with a mode, classes, smooth and ignore_in
 - They sum over the batch and space (the spec's per_image=False) and reduce by a mean over
   classes only: per_image=True, other reductions and classes='present' (no such switch: they
   zero classes absent from the target and still divide by the number of classes) are not
-  applicable; include_background=False is the class list without class 0.
+  applicable; include_background=False with classes='all' is the class list without class 0
+  (a list of classes is taken as given, as the spec takes it).
 - Their eps (1e-7, a clamp on the denominator) stays at the library's default: it is part of
   what the library computes.
 """
@@ -39,9 +40,10 @@ def class_list(num_classes: int, classes: object, include_background: bool,
     if isinstance(classes, str) and classes == "present":
         raise NotApplicable(f"{library} has no classes='present' (it zeroes classes absent from"
                             " the target and still divides by the number of classes)")
-    chosen = list(range(num_classes)) if isinstance(classes, str) else list(classes)
-    if not include_background:
-        chosen = [c for c in chosen if c != 0]
+    if isinstance(classes, str):
+        chosen = list(range(0 if include_background else 1, num_classes))
+    else:  # the spec's reading: a list of classes is taken as given, background included
+        chosen = list(classes)
     if not chosen:
         raise NotApplicable(f"{library} cannot select no class at all")
     return None if chosen == list(range(num_classes)) else chosen

@@ -62,11 +62,14 @@ def _dice_loss(call: RegionCall) -> torch.Tensor:
     return out
 
 
+# monai divides as written: a 0 / 0 score (smooth 0) is NaN.
 soft_dice_loss = region_adapter("soft_dice_loss", library="monai",
-                                library_defaults=_MONAI_DEFAULTS)(_dice_loss)
+                                library_defaults=_MONAI_DEFAULTS,
+                                conventions={"empty_score": "nan"})(_dice_loss)
 soft_jaccard_loss = region_adapter("soft_jaccard_loss", library="monai",
                                    library_defaults=_MONAI_DEFAULTS,
-                                   conventions={"smoothing": "doubled"})(_dice_loss)
+                                   conventions={"smoothing": "doubled",
+                                                "empty_score": "nan"})(_dice_loss)
 
 
 @adapts("sigmoid_focal_loss", library="monai")

@@ -1,6 +1,7 @@
 """optax.losses (JAX) under the canonical torch calls: a port outside torch, values and gradients.
 
-The bridge. Each call hands the torch tensors to JAX as arrays of the same dtype (bfloat16 by
+The bridge is conformance.bridges' JAX bridge, the one `check(fn, spec, framework="jax")`
+uses. Each call hands the torch tensors to JAX as arrays of the same dtype (bfloat16 by
 way of float32, which NumPy lacks), calls the optax function under jax.jit (as the training
 steps that use optax call it), and returns its result as a torch tensor of the dtype JAX
 computed, on the input's device. Nothing is cast to hide what optax computes: were it to return
@@ -52,8 +53,7 @@ A parameter the caller leaves out is left out of optax's call (LIBRARY_DEFAULT):
 defaults are what is checked (dice_loss's smooth 1.0 and per-image axes, sigmoid_focal_loss's
 alpha=None; implementations/deviations.toml records each difference).
 
-JAX runs on the CPU, with 64-bit types enabled for the whole process from the first call of
-an adapter (see `_jax`).
+JAX runs on the CPU, with 64-bit types enabled around each call only (conformance.bridges).
 """
 
 from __future__ import annotations
@@ -61,12 +61,11 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import torch
 
+from conformance.bridges import jax_call, jax_modules
 from conformance.guard import NotApplicable
 from implementations.adapters import LIBRARY_DEFAULT, adapts, given
 from implementations.adapters.region_call import RegionCall, region_adapter
@@ -76,101 +75,23 @@ _LIBRARY = {"library": "optax", "requires": ("jax", "optax")}
 
 
 @functools.cache
-def _jax() -> Any:
-    """jax, jax.numpy and optax, imported on the first call of an adapter (so that listing the
-    adapters sets none of JAX's process-wide flags), and the CPU device."""
+def _optax() -> Any:
+    """optax.losses, imported on the first call of an adapter."""
     for name in _LIBRARY["requires"]:
         if not installed(name):
             raise LibraryMissing(f"{name} is not installed")
-    jax = importlib.import_module("jax")
-    # Without x64, JAX silently computes float64 (and int64) input in 32 bits: float64 cases
-    # would check float32 arithmetic. This flag is process-wide.
-    jax.config.update("jax_enable_x64", True)
-    # The CPU only: never look for (or initialize) an accelerator. Arrays are also placed on
-    # the CPU device explicitly, in case another module initialized JAX's backends first.
-    jax.config.update("jax_platforms", "cpu")
-    return SimpleNamespace(jax=jax, jnp=importlib.import_module("jax.numpy"),
-                           losses=importlib.import_module("optax").losses,
-                           cpu=jax.devices("cpu")[0])
-
-
-# --------------------------------------------------------------------------- the bridge
-
-
-def _to_jax(tensor: torch.Tensor) -> Any:
-    """The tensor as a JAX array on the CPU, of the same dtype."""
-    tensor = tensor.detach().cpu()
-    jax, jnp, cpu = _jax().jax, _jax().jnp, _jax().cpu
-    if tensor.dtype == torch.bfloat16:
-        # NumPy has no bfloat16; float32 holds every bfloat16 value exactly.
-        return jax.device_put(tensor.float().numpy(), cpu).astype(jnp.bfloat16)
-    return jax.device_put(tensor.numpy(), cpu)
-
-
-def _to_torch(array: Any, device: torch.device) -> torch.Tensor:
-    """The JAX array as a torch tensor of the same dtype on `device`."""
-    jnp = _jax().jnp
-    if array.dtype == jnp.bfloat16:
-        return torch.from_numpy(np.array(array.astype(jnp.float32))).to(device, torch.bfloat16)
-    return torch.from_numpy(np.array(array)).to(device)
-
-
-@functools.cache
-def _compiled(fn: Callable[..., Any], static: tuple[str, ...]) -> tuple[Any, Any]:
-    """fn under jax.jit, and the vector-Jacobian product of fn under jax.jit.
-
-    optax's losses run jitted in the training steps that call them, and jitting compiles a
-    call once for each input shape, where JAX's op-by-op mode compiles each primitive of the
-    forward and of the backward anew (three to four times the cost here). Keyword parameters
-    named in `static` (strings, booleans, axes) are compiled in; every other one (a float such
-    as alpha, gamma, delta or smooth) is a traced argument, so a new value reuses the code.
-    """
-
-    jax = _jax().jax
-
-    def pullback(wanted: tuple[int, ...], cotangent: Any, *arrays: Any, **params: Any) -> Any:
-        def of_wanted(*chosen: Any) -> Any:
-            args = list(arrays)
-            for i, array in zip(wanted, chosen, strict=True):
-                args[i] = array
-            return fn(*args, **params)
-
-        return jax.vjp(of_wanted, *(arrays[i] for i in wanted))[1](cotangent)
-
-    return (jax.jit(fn, static_argnames=static),
-            jax.jit(pullback, static_argnums=(0,), static_argnames=static))
-
-
-class _OptaxCall(torch.autograd.Function):
-    """fn(*arrays, **params) in JAX as a torch op; backward is the vector-Jacobian product of
-    fn with respect to the inputs that require grad."""
-
-    @staticmethod
-    def forward(ctx: Any, fn: Callable[..., Any], static: dict[str, Any],
-                dynamic: dict[str, Any], *tensors: torch.Tensor) -> torch.Tensor:
-        arrays = [_to_jax(t) for t in tensors]
-        forward, ctx.pullback = _compiled(fn, tuple(sorted(static)))
-        ctx.arrays, ctx.params, ctx.device = arrays, {**static, **dynamic}, tensors[0].device
-        return _to_torch(forward(*arrays, **ctx.params), tensors[0].device)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        arrays = ctx.arrays
-        wanted = tuple(i for i in range(len(arrays)) if ctx.needs_input_grad[i + 3])
-        grads: list[torch.Tensor | None] = [None] * len(arrays)
-        if wanted:
-            pulled = ctx.pullback(wanted, _to_jax(grad_output), *arrays, **ctx.params)
-            for i, grad in zip(wanted, pulled, strict=True):
-                grads[i] = _to_torch(grad, ctx.device)
-        return (None, None, None, *grads)
+    return importlib.import_module("optax").losses
 
 
 def _call(fn: Callable[..., Any], *tensors: torch.Tensor, static: dict[str, Any] | None = None,
           **dynamic: Any) -> torch.Tensor:
-    """fn(*tensors, **static, **dynamic) computed by JAX: `fn` is a module-level function (the
-    compiled code is cached on it), `static` its parameters that change the computation's
-    structure, `dynamic` its numbers."""
-    return _OptaxCall.apply(fn, static or {}, dynamic, *tensors)
+    """fn(*tensors, **static, **dynamic) computed by JAX under jax.jit, as the training steps
+    that use optax call it: jitting compiles a call once for each input shape, where JAX's
+    op-by-op mode compiles each primitive of the forward and of the backward anew (three to
+    four times the cost here). `fn` is a module-level function (the compiled code is cached
+    on it), `static` its parameters that change the computation's structure, `dynamic` its
+    numbers (traced: a new value reuses the code). The bridge is conformance.bridges'."""
+    return jax_call(fn, *tensors, static=static, jit=True, **dynamic)
 
 
 def _padded_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
@@ -237,9 +158,9 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
     _elementwise_only(reduction, "sigmoid_focal_loss")
     # torchvision disables alpha with a negative value, optax with None.
     if alpha is not LIBRARY_DEFAULT and alpha < 0:
-        return _elementwise_call(_jax().losses.sigmoid_focal_loss, inputs, targets,
+        return _elementwise_call(_optax().sigmoid_focal_loss, inputs, targets,
                                  static={"alpha": None}, **given(gamma=gamma))
-    return _elementwise_call(_jax().losses.sigmoid_focal_loss, inputs, targets,
+    return _elementwise_call(_optax().sigmoid_focal_loss, inputs, targets,
                              **given(alpha=alpha, gamma=gamma))
 
 
@@ -250,7 +171,7 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
     _elementwise_only(reduction, "sigmoid_binary_cross_entropy")
     if weight is not None or pos_weight is not None:
         raise NotApplicable("optax's sigmoid_binary_cross_entropy has no weight or pos_weight")
-    return _elementwise_call(_jax().losses.sigmoid_binary_cross_entropy, input, target)
+    return _elementwise_call(_optax().sigmoid_binary_cross_entropy, input, target)
 
 
 @adapts("cross_entropy", reductions=("none",), **_LIBRARY)
@@ -265,10 +186,10 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
                             " not part of its cross-entropy")
     class_axis = 0 if input.dim() == 1 else 1  # torch's; optax's is the last
     if target.is_floating_point():
-        return _rowwise_call(_jax().losses.softmax_cross_entropy, input, target, class_axis)
+        return _rowwise_call(_optax().softmax_cross_entropy, input, target, class_axis)
     if bool((target == ignore_index).any()):
         raise NotApplicable("optax's softmax cross-entropy has no ignore_index")
-    return _rowwise_call(_jax().losses.softmax_cross_entropy_with_integer_labels, input, target,
+    return _rowwise_call(_optax().softmax_cross_entropy_with_integer_labels, input, target,
                          class_axis)
 
 
@@ -278,8 +199,8 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
     # optax sums the pointwise terms over `axis`: every axis is 'sum', no axis is 'none'.
     if reduction not in ("none", "sum"):
         raise NotApplicable(f"optax's kl_divergence sums over axes: no reduction {reduction!r}")
-    kl = (_jax().losses.kl_divergence_with_log_targets if log_target
-          else _jax().losses.kl_divergence)
+    kl = (_optax().kl_divergence_with_log_targets if log_target
+          else _optax().kl_divergence)
     if reduction == "none":  # pointwise: the padded layout changes nothing
         return _elementwise_call(kl, input, target, static={"axis": ()})
     if input.shape == target.shape:
@@ -296,13 +217,13 @@ def kl_div(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
 def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
                delta: float = LIBRARY_DEFAULT) -> torch.Tensor:
     _elementwise_only(reduction, "huber_loss")
-    return _elementwise_call(_jax().losses.huber_loss, input, target, **given(delta=delta))
+    return _elementwise_call(_optax().huber_loss, input, target, **given(delta=delta))
 
 
 @adapts("mse_loss", reductions=("none",), **_LIBRARY)
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     _elementwise_only(reduction, "squared_error")
-    return _elementwise_call(_jax().losses.squared_error, input, target)
+    return _elementwise_call(_optax().squared_error, input, target)
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -357,19 +278,21 @@ def _pixels_as_one(tensor: torch.Tensor, first: int) -> torch.Tensor:
 def _dice_loss_on_torch_layout(x: Any, y: Any, num_classes: int | None, **options: Any) -> Any:
     """optax's dice_loss of torch's (N, C, *spatial) scores and (N, C, *spatial) targets or
     (N, *spatial) label map (one-hot encoded over num_classes, the spec's own reading)."""
-    jax, jnp = _jax().jax, _jax().jnp
+    jax, jnp = jax_modules().jax, jax_modules().jnp
     x = jnp.moveaxis(x, 1, -1)
     y = jnp.moveaxis(y, 1, -1) if num_classes is None else jax.nn.one_hot(y, num_classes,
                                                                            dtype=x.dtype)
-    return _jax().losses.dice_loss(x, y, **options)
+    return _optax().dice_loss(x, y, **options)
 
 
 # optax's dice_loss defaults these itself (its Tversky weights too).
 _DICE_DEFAULTS = ("activation", "smooth", "include_background", "per_image", "reduction")
 # optax's dice_loss is the Tversky index, smoothing included: its Dice smooths the halved form.
-soft_dice_loss = region_adapter("soft_dice_loss", library_defaults=_DICE_DEFAULTS,
-                                conventions={"smoothing": "tversky"}, **_LIBRARY)(_region)
+# It divides as written: a 0 / 0 score (smooth 0) is NaN.
+soft_dice_loss = region_adapter(
+    "soft_dice_loss", library_defaults=_DICE_DEFAULTS,
+    conventions={"smoothing": "tversky", "empty_score": "nan"}, **_LIBRARY)(_region)
 soft_jaccard_loss = region_adapter("soft_jaccard_loss", library_defaults=_DICE_DEFAULTS,
-                                   **_LIBRARY)(_region)
+                                   conventions={"empty_score": "nan"}, **_LIBRARY)(_region)
 tversky_loss = region_adapter("tversky_loss", library_defaults=(*_DICE_DEFAULTS, "alpha", "beta"),
-                              **_LIBRARY)(_region)
+                              conventions={"empty_score": "nan"}, **_LIBRARY)(_region)

@@ -39,14 +39,18 @@ def _region(call: RegionCall) -> torch.Tensor:
     return region(getattr(_SMP[module], cls), "smp", call, **weights)
 
 
-# smp (0.3+) scores Dice as the Tversky index at alpha = beta = 1/2, smoothing included.
+# smp zeroes a class with no ground truth and takes the intersection as sum min(p, g) (0.5+);
+# its Dice is the Tversky index at alpha = beta = 1/2, smoothing included (0.3+).
+_SCORING = {"absent_class": "zero", "intersection": "min"}
 soft_dice_loss = region_adapter("soft_dice_loss", library=_LIBRARY, reductions=("mean",),
                                 library_defaults=("smooth", "per_image"),
-                                conventions={"smoothing": "tversky"})(_region)
+                                conventions={"smoothing": "tversky", **_SCORING})(_region)
 soft_jaccard_loss = region_adapter("soft_jaccard_loss", library=_LIBRARY, reductions=("mean",),
-                                   library_defaults=("smooth", "per_image"))(_region)
+                                   library_defaults=("smooth", "per_image"),
+                                   conventions=_SCORING)(_region)
 tversky_loss = region_adapter("tversky_loss", library=_LIBRARY, reductions=("mean",),
-                              library_defaults=("smooth", "per_image"))(_region)
+                              library_defaults=("smooth", "per_image"),
+                              conventions=_SCORING)(_region)
 
 
 @adapts("lovasz_softmax", library=_LIBRARY)
@@ -67,7 +71,8 @@ def lovasz_hinge(input: torch.Tensor, target: torch.Tensor, per_image: bool = LI
         mode="binary", **given(per_image=per_image, ignore_index=ignore_index))(input, target)
 
 
-@adapts("sigmoid_focal_loss", library=_LIBRARY)
+# smp's p_t is exp(-BCE), mmdetection's form.
+@adapts("sigmoid_focal_loss", library=_LIBRARY, conventions={"soft_targets": "exp_bce"})
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
                        alpha: float = LIBRARY_DEFAULT, gamma: float = LIBRARY_DEFAULT,
                        reduction: str = LIBRARY_DEFAULT) -> torch.Tensor:

@@ -50,10 +50,13 @@ def _jaccard(call: RegionCall) -> torch.Tensor:
     return region(_TB["jaccard"].JaccardLoss, "toolbelt", call)
 
 
+# toolbelt zeroes a class with no ground truth (smp inherited it).
 soft_dice_loss = region_adapter("soft_dice_loss", library=_LIBRARY, reductions=("mean",),
-                                library_defaults=("smooth", "per_image"))(_dice)
+                                library_defaults=("smooth", "per_image"),
+                                conventions={"absent_class": "zero"})(_dice)
 soft_jaccard_loss = region_adapter("soft_jaccard_loss", library=_LIBRARY, reductions=("mean",),
-                                   library_defaults=("smooth", "per_image"))(_jaccard)
+                                   library_defaults=("smooth", "per_image"),
+                                   conventions={"absent_class": "zero"})(_jaccard)
 
 
 @adapts("lovasz_softmax", library=_LIBRARY)
@@ -120,6 +123,8 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                     pos_weight)
 
 
+# toolbelt's formula adds 1e-7 to the count (the variant count_eps=1e-7), but it divides
+# integer counts in float32, where the 1e-7 mostly rounds away: it follows neither exactly.
 @adapts("balanced_binary_cross_entropy_with_logits", library=_LIBRARY)
 def balanced_binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                               reduction: str = "mean") -> torch.Tensor:

@@ -162,6 +162,35 @@ def mp_sigmoid_focal(x, y, alpha, gamma):
     return loss
 
 
+def mp_sigmoid_focal_soft(x, y, alpha, gamma, soft_targets):
+    """The soft_targets variants: 'exp_bce' (1 - p_t = 1 - exp(-BCE)) and 'per_term'."""
+    if soft_targets == "exp_bce":
+        ce = mp_bce_logits(x, y)
+        with mp.workdps(digits_for(ce) + 40):
+            loss = ce * (1 - mp.exp(-ce)) ** gamma
+        if alpha >= 0:
+            loss *= alpha * y + (1 - alpha) * (1 - y)
+        return loss
+    with mp.workdps(digits_for(x)):
+        p = mp_sigmoid(x)
+        positive = y * (1 - p) ** gamma * -mp_log_sigmoid(x)
+        negative = (1 - y) * p**gamma * -mp_log_one_minus_sigmoid(x)
+    if alpha >= 0:
+        positive, negative = alpha * positive, (1 - alpha) * negative
+    return positive + negative
+
+
+def mp_balanced_with_eps(x_sample, y_sample, eps):
+    """mp_balanced with count_eps: beta = negatives / (n + eps)."""
+    n = len(y_sample) + mp.mpf(eps)
+    positives = mp.mpf(sum(y_sample))
+    beta, positive_share = (len(y_sample) - positives) / n, (positives + mp.mpf(eps)) / n
+    return [
+        -(beta * y * mp_log_sigmoid(x) + positive_share * (1 - y) * mp_log_one_minus_sigmoid(x))
+        for x, y in zip(x_sample, y_sample, strict=True)
+    ]
+
+
 def mp_quality_focal(x, y, beta):
     """(loss, rounding scale of the y - sigma subtraction)."""
     with mp.workdps(digits_for(x)):
@@ -379,6 +408,29 @@ def test_sigmoid_focal_reductions() -> None:
     assert_close(f(x, y), exact)  # torchvision's default reduction is 'none'
     assert_reduced(f(x, y, reduction="sum"), mp.fsum(exact), 1)
     assert_reduced(f(x, y, reduction="mean"), mp.fsum(exact), x.size)
+
+
+@pytest.mark.parametrize("soft_targets", ["exp_bce", "per_term"])
+def test_sigmoid_focal_soft_target_variants_grid(focal_points: list[np.ndarray],
+                                                 soft_targets: str) -> None:
+    x, y, gamma, alpha = focal_points
+    exact = [mp_sigmoid_focal_soft(*v, soft_targets)
+             for v in zip(*map(to_mp, (x, y, alpha, gamma)), strict=True)]
+    actual = np.empty_like(x)
+    for a, g in itertools.product(ALPHAS, GAMMAS):
+        sel = (alpha == a) & (gamma == g)
+        actual[sel] = ref.sigmoid_focal_loss(x[sel], y[sel], alpha=a, gamma=g,
+                                             soft_targets=soft_targets)
+    assert_close(actual, exact, inputs={"x": x, "y": y, "alpha": alpha, "gamma": gamma})
+
+
+def test_balanced_bce_count_eps() -> None:
+    x = np.array([[0.0, 2.0, -1.0], [0.5, 1e4, -3.0]])
+    y = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 1.0]])
+    exact = [v for n in range(2) for v in mp_balanced_with_eps(to_mp(x[n]), to_mp(y[n]), 1e-7)]
+    actual = ref.balanced_binary_cross_entropy_with_logits(x, y, reduction="none",
+                                                           count_eps=1e-7)
+    assert_close(actual, exact, inputs={"x": x, "y": y})
 
 
 @HYPOTHESIS

@@ -66,7 +66,9 @@ def assert_close(actual: np.ndarray, exact: object, atol: float = 0.0) -> None:
     actual = np.asarray(actual)
     assert actual.dtype == np.float64
     assert actual.shape == want.shape, (actual.shape, want.shape)
-    ok = np.abs(actual - want) <= RTOL * np.abs(want) + atol
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(actual - want) <= RTOL * np.abs(want) + atol) | (
+            np.isnan(actual) & np.isnan(want))
     assert np.all(ok), f"ref={actual[~ok]!r} exact={want[~ok]!r}"
 
 
@@ -114,8 +116,10 @@ def mp_counts(
     activation: str = "softmax",
     per_image: bool = False,
     ignore_index: int | None = None,
+    intersection: str = "product",
 ) -> dict[str, np.ndarray]:
-    """I, P, G, FP, FN, sum p^2, sum g^2 at 60 digits, per (image,) class."""
+    """I, P, G, FP, FN, sum p^2, sum g^2 at 60 digits, per (image,) class; intersection 'min'
+    is I = sum min(p, g), FP = sum max(p - g, 0), FN = sum max(g - p, 0)."""
     p, q = mp_probabilities(x, activation)
     g, valid = exact_target(x, target, ignore_index)
     g = np.vectorize(lambda f: mp.mpf(f.numerator) / f.denominator, otypes=[object])(g)
@@ -126,19 +130,27 @@ def mp_counts(
     def total(a: np.ndarray) -> np.ndarray:
         return np.asarray(a.sum(axis=axes) if axes else a, dtype=object)
 
+    if intersection == "min":
+        low = np.frompyfunc(min, 2, 1)
+        high = np.frompyfunc(max, 2, 1)
+        overlap, fp, fn = low(p, g), high(p - g, mp.mpf(0)), high(g - p, mp.mpf(0))
+    else:
+        overlap, fp, fn = p * g, p * (1 - g), q * g
     return {
-        "I": total(p * g),
+        "I": total(overlap),
         "P": total(p),
         "G": total(g),
-        "FP": total(p * (1 - g)),
-        "FN": total(q * g),
+        "FP": total(fp),
+        "FN": total(fn),
         "P2": total(p * p),
         "G2": total(g * g),
     }
 
 
-def mp_scores(kind: str, n: dict[str, np.ndarray], smooth: float, **kw: object) -> np.ndarray:
-    """The papers' scores S, with a zero denominator giving S = 1."""
+def mp_scores(kind: str, n: dict[str, np.ndarray], smooth: float, empty: str = "one",
+              **kw: object) -> np.ndarray:
+    """The papers' scores S, with a zero denominator giving S = 0 (loss 1), or NaN with
+    empty='nan'."""
     s = mp.mpf(smooth)
     if kind == "dice" and kw.get("form", "standard") == "squared":
         num, den = 2 * n["I"] + s, n["P2"] + n["G2"] + s
@@ -152,7 +164,10 @@ def mp_scores(kind: str, n: dict[str, np.ndarray], smooth: float, **kw: object) 
     scores = np.empty(num.shape, dtype=object)
     for i in np.ndindex(num.shape):
         # 0 / 0 scores 0: the limit as an absent class's predictions vanish (the spec's choice)
-        scores[i] = mp.mpf(0) if den[i] == 0 else num[i] / den[i]
+        if den[i] == 0:
+            scores[i] = mp.mpf(0) if empty == "one" else mp.nan
+        else:
+            scores[i] = num[i] / den[i]
     return scores
 
 
@@ -203,11 +218,17 @@ def expected_region_loss(kind: str, x: np.ndarray, target: np.ndarray, **kw: obj
         "per_image": False,
         "ignore_index": None,
         "reduction": "mean",
+        "empty_score": "one",
+        "absent_class": "scored",
+        "intersection": "product",
         **kw,
     }
-    n = mp_counts(x, target, kw["activation"], kw["per_image"], kw["ignore_index"])
+    n = mp_counts(x, target, kw["activation"], kw["per_image"], kw["ignore_index"],
+                  kw["intersection"])
     extra = {k: kw[k] for k in ("form", "alpha", "beta") if k in kw}
-    losses = 1 - mp_scores(kind, n, kw["smooth"], **extra)
+    losses = 1 - mp_scores(kind, n, kw["smooth"], kw["empty_score"], **extra)
+    if kw["absent_class"] == "zero":  # a class with no ground truth costs 0 (smp)
+        losses = np.where(n["G"] > 0, losses, mp.mpf(0))
     return expected_reduction(
         losses, n["G"], kw["include_background"], kw["classes"], kw["reduction"]
     )
@@ -416,6 +437,12 @@ SCORE_CALLS = [
     ("tversky", {"alpha": 0.3, "beta": 0.7}),
     ("tversky", {"alpha": 2.0, "beta": 0.0, "smooth": 1.0, "reduction": "none"}),
     ("tversky", {"alpha": 0.1, "beta": 0.9, "per_image": True, "classes": "present"}),
+    # the declared conventions (conformance.variants)
+    ("dice", {"intersection": "min", "absent_class": "zero"}),
+    ("jaccard", {"intersection": "min", "smooth": 0.5, "reduction": "none"}),
+    ("tversky", {"alpha": 0.3, "beta": 0.7, "intersection": "min", "absent_class": "zero",
+                 "per_image": True, "reduction": "none"}),
+    ("dice", {"empty_score": "nan", "per_image": True, "reduction": "none"}),
 ]
 
 
@@ -428,6 +455,19 @@ def test_region_losses_exact(kind: str, kw: dict, activation: str, case: int) ->
     kw = {"activation": activation, **kw, **({"ignore_index": IGNORE} if ignore else {})}
     got = REGION_LOSSES[kind](x, y, **kw)
     assert_close(got, expected_region_loss(kind, x, y, **kw))
+
+
+@pytest.mark.parametrize("kind", sorted(REGION_LOSSES))
+def test_a_zero_over_zero_score_is_loss_one_or_nan_as_declared(kind: str) -> None:
+    # class 1: nothing predicted (sigmoid of -1e4 is 0 in float64), nothing present
+    x = np.array([[[1e4], [-1e4]]])
+    y = np.array([[[1.0], [0.0]]])
+    kw = {"activation": "sigmoid", "reduction": "none",
+          **({"alpha": 0.5, "beta": 0.5} if kind == "tversky" else {})}
+    assert_close(REGION_LOSSES[kind](x, y, **kw), [0.0, 1.0])
+    assert_close(REGION_LOSSES[kind](x, y, empty_score="nan", **kw), [0.0, mp.nan])
+    assert_close(REGION_LOSSES[kind](x, y, empty_score="nan", absent_class="zero", **kw),
+                 [0.0, 0.0])
 
 
 # A weight of 1e-249 makes a loss of that size, which the 50-digit exact value cannot resolve

@@ -1,0 +1,72 @@
+"""Losses written in NumPy and JAX (and their torch originals), as ports of them look: the
+bridges' and the diff's test subjects. JAX is imported only by the functions that use it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def numpy_mse_loss(input, target, reduction="mean"):
+    if input.shape != target.shape:
+        raise ValueError(f"shapes {input.shape} and {target.shape} differ")
+    d = (input - target) ** 2
+    return d if reduction == "none" else d.sum() if reduction == "sum" else d.mean()
+
+
+def numpy_mse_loss_in_float32(input, target, reduction="mean"):
+    """Casts to float32 'for speed': float64 inputs lose precision, the output dtype changes."""
+    return numpy_mse_loss(input.astype(np.float32), target.astype(np.float32), reduction)
+
+
+def _reduced(loss, reduction):
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def jax_bce_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    import jax
+
+    if input.shape != target.shape:
+        raise ValueError(f"shapes {input.shape} and {target.shape} differ")
+    pw = 1.0 if pos_weight is None else pos_weight
+    loss = -(pw * target * jax.nn.log_sigmoid(input) + (1 - target) * jax.nn.log_sigmoid(-input))
+    return _reduced(loss if weight is None else loss * weight, reduction)
+
+
+def jax_bce_with_logits_naive(input, target, weight=None, reduction="mean", pos_weight=None):
+    """log(sigmoid(x)): -inf and NaN once |x| is large."""
+    import jax
+    import jax.numpy as jnp
+
+    p = jax.nn.sigmoid(input)
+    pw = 1.0 if pos_weight is None else pos_weight
+    loss = -(pw * target * jnp.log(p) + (1 - target) * jnp.log(1 - p))
+    return _reduced(loss if weight is None else loss * weight, reduction)
+
+
+def jax_raises(input, target, weight=None, reduction="mean", pos_weight=None):
+    raise RuntimeError("not ported yet")
+
+
+def torch_bce_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    return F.binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction,
+                                              pos_weight=pos_weight)
+
+
+def torch_bce_with_logits_naive(input, target, weight=None, reduction="mean", pos_weight=None):
+    """The original with the log(sigmoid) bug that a port may fix."""
+    p = torch.sigmoid(input)
+    pw = 1.0 if pos_weight is None else pos_weight
+    loss = -(pw * target * torch.log(p) + (1 - target) * torch.log(1 - p))
+    return _reduced(loss if weight is None else loss * weight, reduction)
+
+
+def numpy_bce_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """A NumPy port that computes log(sigmoid) stably (the fix of the naive original)."""
+    pw = 1.0 if pos_weight is None else pos_weight
+    log_p = -np.logaddexp(0, -input)
+    log_q = -np.logaddexp(0, input)
+    loss = -(pw * target * log_p + (1 - target) * log_q)
+    return _reduced(loss if weight is None else loss * weight, reduction)
+
