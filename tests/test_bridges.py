@@ -111,6 +111,28 @@ def test_the_framework_is_told_from_the_function_where_it_can_be():
     assert twice.conformance_wrapped is losses.jax_bce_with_logits
 
 
+needs_keras = pytest.mark.skipif(importlib.util.find_spec("keras") is None
+                                 or importlib.util.find_spec("jax") is None,
+                                 reason="Keras (on JAX) is not installed")
+
+
+@needs_keras
+def test_keras_on_jax_conforms_where_correct_and_is_rejected_where_not():
+    report = check(losses.keras_mse_loss, "mse_loss", framework="keras", **FAST,
+                   dtypes=("float64", "float32"),
+                   properties=[*VALUES, "gradient_matches_reference"])
+    assert report.ok, str(report)
+    # keras.ops.mean computes a float64 mean in float32 (Keras 3.15.1; docs/findings.md 3u).
+    report = check(losses.keras_mse_loss_by_ops_mean, "mse_loss", framework="keras", **FAST,
+                   dtypes=("float64", "float32"), properties=["matches_reference"])
+    assert [r.status for r in report.results] == ["failed", "passed"]
+    # keras.losses.mean_squared_error averages over the last axis: its 'none' is per row.
+    report = check(losses.keras_mean_squared_error, "mse_loss", framework="keras", **FAST,
+                   dtypes=("float64",), properties=["matches_reference"])
+    assert not report.ok
+    assert any("output shape" in f.message for f in report.open_failures)
+
+
 def test_an_unknown_or_missing_framework_is_a_clear_usage_error():
     with pytest.raises(OptionError, match=r"unknown framework 'tensorflow'.*torch, numpy, jax"):
         check(losses.numpy_mse_loss, "mse_loss", framework="tensorflow")

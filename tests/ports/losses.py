@@ -70,3 +70,33 @@ def numpy_bce_with_logits(input, target, weight=None, reduction="mean", pos_weig
     loss = -(pw * target * log_p + (1 - target) * log_q)
     return _reduced(loss if weight is None else loss * weight, reduction)
 
+
+
+def keras_mse_loss(input, target, reduction="mean"):
+    """MSE written with keras.ops (Keras 3 on its JAX backend), the mean as sum / size."""
+    import keras
+
+    if input.shape != target.shape:
+        raise ValueError(f"shapes {input.shape} and {target.shape} differ")
+    loss = keras.ops.square(input - target)
+    return (loss if reduction == "none" else keras.ops.sum(loss) if reduction == "sum"
+            else keras.ops.sum(loss) / loss.size)
+
+
+def keras_mse_loss_by_ops_mean(input, target, reduction="mean"):
+    """The same with keras.ops.mean, which computes float64 in float32 (docs/findings.md)."""
+    import keras
+
+    loss = keras.ops.square(input - target)
+    return keras_mse_loss(input, target, reduction) if reduction != "mean" else keras.ops.mean(
+        loss)
+
+
+def keras_mean_squared_error(input, target, reduction="mean"):
+    """keras.losses.mean_squared_error under torch's call: Keras averages over the last axis
+    before any reduction, so its 'none' is one value per row."""
+    import keras
+
+    loss = keras.losses.mean_squared_error(target, input)
+    return (loss if reduction == "none" else keras.ops.sum(loss) if reduction == "sum"
+            else keras.ops.mean(loss))
