@@ -97,7 +97,9 @@ def to_numpy_array(tensor: torch.Tensor) -> np.ndarray:
     if tensor.dtype == torch.bfloat16:
         # float32 holds every bfloat16 value exactly
         return tensor.float().numpy().astype(_ml_bfloat16())
-    return tensor.numpy().copy()  # the target may write to it; the engine's tensor stays
+    # The same memory, not a copy: a function that writes into its input shows it to
+    # no_input_mutation, as a torch function would.
+    return tensor.numpy()
 
 
 def from_numpy_array(array: Any, device: torch.device | str = "cpu") -> torch.Tensor:

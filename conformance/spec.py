@@ -171,6 +171,13 @@ class LossSpec:
         return replace(self, reference=functools.partial(self.reference, **chosen),
                        following={**self.following, **chosen})
 
+    def conventions_for(self, fn: Callable[..., Any]) -> dict[str, Any]:
+        """The followed conventions `fn` takes by name: a spec's own helpers (its mean's
+        denominator, where NaN is owed, a relation's other loss) follow the variant too."""
+        if not self.following:
+            return {}
+        return {k: v for k, v in self.following.items() if k in _keywords(fn)}
+
     def as_declared(self) -> LossSpec:
         """This spec bound to none of its variants (its own conventions)."""
         if not self.following:
@@ -217,7 +224,7 @@ class LossSpec:
         if fn is not self.reference and self.following:
             # Another function of the spec's family (a relation's other side) computes under
             # the conventions the spec follows, where it takes them by name.
-            taken = {k: v for k, v in self.following.items() if k in _keywords(fn)}
+            taken = self.conventions_for(fn)
             if taken:
                 fn = functools.partial(fn, **taken)
         key = (id(case), reduction, id(fn))
@@ -239,7 +246,8 @@ class LossSpec:
         an array of the 'none' output's shape whose entries divide the elements one by one
         before the plain mean (reference.reduction.reduce takes either)."""
         if self.mean_denominator is not None:
-            found = self.mean_denominator(case, reduction)
+            found = self.mean_denominator(case, reduction,
+                                          **self.conventions_for(self.mean_denominator))
             return float(found) if np.ndim(found) == 0 else np.asarray(found, dtype=np.float64)
         return float(self.call_reference(case, "none").size)
 
@@ -310,7 +318,8 @@ class LossSpec:
 
     def expects_nan(self, case: Case, reduction: str | None) -> bool | np.ndarray:
         """Where the spec's value is NaN: a bool, or an elementwise mask of the output."""
-        declared = False if self.nan_expected is None else self.nan_expected(case, reduction)
+        declared = False if self.nan_expected is None else self.nan_expected(
+            case, reduction, **self.conventions_for(self.nan_expected))
         if self.owes_nonfinite:
             return np.isnan(self.call_reference(case, reduction)) | np.asarray(declared)
         return declared

@@ -23,6 +23,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "class_index_weight_sum",
     "cross_entropy",
+    "focal_mean_denominator",
     "kl_div",
     "log_softmax",
     "multilabel_soft_margin_loss",
@@ -473,6 +474,7 @@ def softmax_focal_loss(
     gamma: float = 2.0,
     ignore_index: int = -100,
     reduction: str = "mean",
+    mean_over: str = "kept",
 ) -> np.ndarray:
     """Multi-class (softmax) focal loss (Lin et al. 2017) with class-index targets.
 
@@ -486,6 +488,10 @@ def softmax_focal_loss(
     denominator; it rescales each class's loss, it is not a resampling weight. With
     every target ignored the mean is 0/0 = nan. gamma = 0 gives alpha-weighted cross
     entropy (0^0 = 1).
+
+    mean_over (a convention): what 'mean' divides by. 'kept', the targets not ignored (as
+    above); 'all', every target, ignored ones included (smp); 'elements', every element of a
+    per-class map, C times every target (kornia's focal_loss).
     """
     check_reduction(reduction)
     z, _ = _class_last(_as_float(input))
@@ -498,7 +504,16 @@ def softmax_focal_loss(
     # 1 - p_t as -expm1(log p_t) stays exact where p_t rounds to 1
     one_minus_pt = -np.expm1(log_pt)
     loss = np.where(kept, -a[y] * one_minus_pt**gamma * log_pt, 0.0)
-    return reduce(loss, reduction, denominator=np.count_nonzero(kept))
+    return reduce(loss, reduction, denominator=focal_mean_denominator(
+        np.count_nonzero(kept), kept.size, num_classes, mean_over))
+
+
+def focal_mean_denominator(kept: int, targets: int, classes: int, mean_over: str) -> float:
+    """What the softmax focal loss's 'mean' divides by under each `mean_over` convention."""
+    counts = {"kept": kept, "all": targets, "elements": targets * classes}
+    if mean_over not in counts:
+        raise ValueError(f"mean_over must be one of {sorted(counts)}, not {mean_over!r}")
+    return float(counts[mean_over])
 
 
 def quality_focal_loss(

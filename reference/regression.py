@@ -59,7 +59,8 @@ def mse_loss(input: np.ndarray, target: np.ndarray, reduction: str = "mean") -> 
 
 
 def smooth_l1_loss(
-    input: np.ndarray, target: np.ndarray, reduction: str = "mean", beta: float = 1.0
+    input: np.ndarray, target: np.ndarray, reduction: str = "mean", beta: float = 1.0,
+    empty_mean: str = "nan",
 ) -> np.ndarray:
     """Smooth L1 (Girshick 2015, Fast R-CNN, eq. 3; torch.nn.functional.smooth_l1_loss).
 
@@ -69,11 +70,18 @@ def smooth_l1_loss(
     The two branches meet at d = beta with value and slope continuous. beta = 0 is
     torch's convention for plain L1 (the quadratic branch is empty, so l = d); beta < 0
     raises ValueError, as in torch.
+
+    empty_mean (a convention): the 'mean' of no element is 0 / 0 = NaN ('nan', torch), or 0
+    ('zero', fvcore and torchvision's box losses).
     """
     check_reduction(reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss needs beta >= 0, got {beta}")
+    if empty_mean not in ("nan", "zero"):
+        raise ValueError(f"empty_mean must be 'nan' or 'zero', not {empty_mean!r}")
     d = _distance(input, target)
+    if reduction == "mean" and d.size == 0 and empty_mean == "zero":
+        return np.asarray(0.0)
     if beta == 0:
         return reduce(d, reduction)
     # d / beta < 1 on the quadratic branch, so this order cannot overflow where d^2 would;

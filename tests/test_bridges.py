@@ -41,6 +41,14 @@ def test_a_wrong_numpy_function_is_rejected():
     assert {f.property for f in report.open_failures} >= {"output_dtype"}
 
 
+def test_a_numpy_function_that_edits_its_input_in_place_is_caught():
+    report = check(losses.numpy_mse_loss_in_place, "mse_loss", framework="numpy", **FAST,
+                   dtypes=("float64",), properties=["no_input_mutation"])
+    (row,) = report.results
+    assert row.status == "failed" and "modified its argument 'input' in place" in (
+        row.failure.message)
+
+
 def test_numpy_bfloat16_comes_through_ml_dtypes_or_is_not_applicable():
     report = check(losses.numpy_mse_loss, "mse_loss", framework="numpy", **FAST,
                    properties=["matches_reference"], dtypes=("bfloat16",))

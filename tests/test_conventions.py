@@ -133,14 +133,17 @@ def test_every_variant_is_a_keyword_of_the_reference_that_changes_its_value(spec
     # Each declared value other than the spec's changes the reference on some named edge case
     # (a smoothed one, a clamped log); the spec's own value changes none.
     keywords = inspect.signature(spec.reference).parameters
+    # The named edge cases, and their empty forms (where a 'mean' of nothing is a convention).
+    cases = [*spec.edge_cases, *(e for c in spec.edge_cases for form in spec.empty
+                                  if (e := form.make(c)) is not None)]
     for variant in spec.variants:
         assert keywords[variant.name].default == variant.canonical
         for value in variant.choices:
             bound = get_spec(spec.name).following_conventions({variant.name: value})
             with np.errstate(all="ignore"):
-                changed = [not np.allclose(bound.call_reference(c, "none"),
-                                           spec.call_reference(c, "none"), equal_nan=True)
-                           for c in spec.edge_cases]
+                changed = [not np.allclose(bound.call_reference(c, r),
+                                           spec.call_reference(c, r), equal_nan=True)
+                           for c in cases for r in spec.calls]
             assert any(changed) == (value != variant.canonical), (variant.name, value)
 
 

@@ -392,8 +392,13 @@ def test_fvcore_smooth_l1_mean_of_nothing_is_zero():
     assert math.isnan(F.smooth_l1_loss(empty, empty, beta=1.0, reduction="mean").item())
     failure = conformance.recheck(fn, "smooth_l1_loss", "handles_empty_input",
                                   {"input": torch.ones(2), "target": torch.zeros(2)},
-                                  {"beta": 1.0}, verbose=False)
+                                  {"beta": 1.0}, verbose=False,
+                                  conventions=_the_specs_own(fn, "smooth_l1_loss"))
     assert failure is not None and "expects NaN here: got 0.0" in failure.message
+    # The declared convention explains it.
+    assert conformance.recheck(fn, "smooth_l1_loss", "handles_empty_input",
+                               {"input": torch.ones(2), "target": torch.zeros(2)},
+                               {"beta": 1.0}, verbose=False) is None
 
 
 def test_smp_region_losses_raise_on_a_batch_of_zero():

@@ -21,6 +21,7 @@ class HandlesEmptyInput(Property):
 
     only_in = torch.float32
     only_in_because = "an empty input holds no value a dtype could round"
+    reads_reference = True  # the value owed on an empty input is the reference's
 
     def prepare(self, spec, case: Case) -> Case | None:
         return case if any(form.make(case) is not None for form in spec.empty) else None
@@ -42,8 +43,9 @@ class HandlesEmptyInput(Property):
         spec = ctx.spec
         where = f"on {form} ({_shapes(empty)})"
         # Each differentiable input is differentiated in a call of its own (a backward frees
-        # the graph); a spec with none is called once, for its value.
-        names = spec.differentiable_inputs(empty) or [None]
+        # the graph); a spec with none, or a target without autodiff (NumPy), is called once,
+        # for its value.
+        names = (spec.differentiable_inputs(empty) if ctx.target.gradients else []) or [None]
         for reduction in ctx.calls:
             owed = spec.call_reference(empty, reduction)
             kwargs = {} if reduction is None else {"reduction": reduction}

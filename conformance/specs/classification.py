@@ -576,9 +576,12 @@ def _softmax_focal_cases(draw: st.DrawFn) -> Case:
                 params(alpha=alpha, gamma=gamma, ignore_index=ignore_index))
 
 
-def _valid_count(case: Case, reduction: str) -> float:
-    ignore = case.params.get("ignore_index", -100)
-    return float(np.sum(case.inputs["target"] != ignore))
+def _valid_count(case: Case, reduction: str, mean_over: str = "kept") -> float:
+    """The 'mean' denominator: the targets kept, or as the mean_over convention counts."""
+    target = case.inputs["target"]
+    kept = int(np.sum(target != case.params.get("ignore_index", -100)))
+    classes = case.inputs["input"].shape[dom.class_axis(case.inputs["input"].shape)]
+    return ref.focal_mean_denominator(kept, target.size, classes, mean_over)
 
 
 def _alpha_as_weight(case: Case) -> Case:
@@ -602,7 +605,8 @@ SPECS.declare(LossSpec(
     intermediates=_focal_backward_product(lambda case: ref.cross_entropy(
         case.inputs["input"], case.inputs["target"],
         ignore_index=case.params.get("ignore_index", -100), reduction="none")),
-    nan_expected=lambda case, reduction: reduction == "mean" and _valid_count(case, "mean") == 0,
+    nan_expected=lambda case, reduction, mean_over="kept": (
+        reduction == "mean" and _valid_count(case, "mean", mean_over) == 0),
     properties=(
         *GENERIC,
         LOGIT_SHIFT_INVARIANCE,
@@ -612,6 +616,7 @@ SPECS.declare(LossSpec(
             lhs=target(label="focal(x, y, gamma=0)"),
             rhs=reference(ref.cross_entropy, transform=_alpha_as_weight, label="ce(x, y)"),
             adapt=lambda c: c.without_params("alpha").with_params(gamma=0.0),
+            holds_for={"mean_over": ("kept",)},  # cross_entropy's mean is over kept targets
         ),
         Relation(
             name="gamma0_alpha_is_weighted_cross_entropy",
@@ -645,6 +650,11 @@ SPECS.declare(LossSpec(
         " A case where 2 gamma CE exceeds the dtype's range is outside its domain: autograd of"
         " the formula overflows there."
     ),
+    variants=(Variant("mean_over", "kept", {
+        "kept": "'mean' divides by the targets not ignored (as cross_entropy)",
+        "all": "'mean' divides by every target, ignored ones included (smp)",
+        "elements": "'mean' divides by every element of a (N, C, ...) map: C times every"
+                    " target (kornia's focal_loss)"}),),
 ))
 
 

@@ -30,6 +30,7 @@ from conformance.specs.common import (
     params,
     zero_loss,
 )
+from conformance.variants import Variant
 from reference import classification as cls_ref
 from reference import ranking as rank_ref
 from reference import regression as ref
@@ -107,7 +108,8 @@ def _on_or_off_the_kink(case: Case) -> Case:
 def regression_spec(name: str, summary: str, signature: str, reference_fn: Callable,
                      slope: Callable, extra: tuple = (), parameter: str | None = None,
                      conventions: str = "", edge_cases: tuple[Case, ...] = (),
-                     subgradient: str = "interval") -> LossSpec:
+                     subgradient: str = "interval",
+                     variants: tuple[Variant, ...] = ()) -> LossSpec:
     """A pairwise regression loss with torch.nn.functional's call `name(input, target, ...,
     reduction='mean')`: the family's cases (targets near the input, so that |x - y| crosses
     the kink `parameter`), error scale |loss| + slope (|x| + |y| + 1), invariants (0 at
@@ -132,6 +134,7 @@ def regression_spec(name: str, summary: str, signature: str, reference_fn: Calla
         conventions=conventions,
         subgradient=subgradient,
         gradient_domain=domain,
+        variants=variants,
     ))
 
 
@@ -174,6 +177,9 @@ regression_spec(
                      label="|d| at and around beta"),
                 Case({"input": KINKS, "target": np.zeros(5)},
                      label="|d| at and around the default beta (beta left out: 1.0)")),
+    variants=(Variant("empty_mean", "nan", {
+        "nan": "the 'mean' of no element is 0 / 0 = NaN (torch)",
+        "zero": "the 'mean' of no element is 0 (fvcore; torchvision's box losses)"}),),
 )
 
 

@@ -32,7 +32,8 @@ def generalized_box_iou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor,
     return _NN["giou_loss"].giou_loss(boxes1, boxes2, **given(reduction=reduction, eps=eps))
 
 
-@adapts("smooth_l1_loss", library="fvcore")
+# fvcore's 'mean' of no element is 0 (loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()).
+@adapts("smooth_l1_loss", library="fvcore", conventions={"empty_mean": "zero"})
 def smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = LIBRARY_DEFAULT,
                    beta: float = LIBRARY_DEFAULT) -> torch.Tensor:
     return _NN["smooth_l1_loss"].smooth_l1_loss(input, target,

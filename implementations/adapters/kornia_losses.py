@@ -7,7 +7,8 @@
   per-class alpha is kornia's `weight` (kornia's scalar alpha is the per-class vector
   [1 - alpha, alpha, ..., alpha]); its 'none' is a (B, C, *) map whose target slice holds the
   loss and whose other slices are 0, read back as the (B, *) losses by a sum over the classes.
-  Its 'mean', which divides by every element of that map, is passed on as it is.
+  Its 'mean', which divides by every element of that map, is passed on as it is: the declared
+  convention mean_over='elements'.
 - lovasz_hinge_loss scores one logit channel (B, 1, H, W) against labels (B, H, W) per image;
   it has no ignore_index and no batch-wide form (NotApplicable), and other spatial layouts are
   given as (B, 1, 1, pixels).
@@ -43,7 +44,8 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
     return out.reshape(shape) if out.shape == inputs.shape else out  # 'none' its shape back
 
 
-@adapts("softmax_focal_loss", library="kornia")
+# kornia's 'mean' divides by every element of its (B, C, *) map (its Convention block).
+@adapts("softmax_focal_loss", library="kornia", conventions={"mean_over": "elements"})
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
                        alpha: torch.Tensor | None = LIBRARY_DEFAULT,
                        gamma: float = LIBRARY_DEFAULT, ignore_index: int = LIBRARY_DEFAULT,

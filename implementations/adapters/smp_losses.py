@@ -81,7 +81,8 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor,
         inputs, targets, **given(gamma=gamma, alpha=alpha, reduction=reduction))
 
 
-@adapts("softmax_focal_loss", library=_LIBRARY)
+# smp's 'mean' divides by every target, ignored ones included (its docstring says so).
+@adapts("softmax_focal_loss", library=_LIBRARY, conventions={"mean_over": "all"})
 def softmax_focal_loss(input: torch.Tensor, target: torch.Tensor,
                        alpha: torch.Tensor | None = None, gamma: float = LIBRARY_DEFAULT,
                        ignore_index: int = -100,

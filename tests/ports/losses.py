@@ -100,3 +100,10 @@ def keras_mean_squared_error(input, target, reduction="mean"):
     loss = keras.losses.mean_squared_error(target, input)
     return (loss if reduction == "none" else keras.ops.sum(loss) if reduction == "sum"
             else keras.ops.mean(loss))
+
+
+def numpy_mse_loss_in_place(input, target, reduction="mean"):
+    """Subtracts in place: the caller's input is changed."""
+    input -= target
+    input **= 2
+    return input if reduction == "none" else input.sum() if reduction == "sum" else input.mean()

@@ -793,3 +793,17 @@ def mp_multilabel_term(x: float, y: float) -> mpmath.mpf:
     t = mp.mpf(-x) if y == 1.0 else mp.mpf(x)
     return t + mp.log1p(mp.exp(-t)) if t > 0 else mp.log1p(mp.exp(t))
 
+
+
+@pytest.mark.parametrize(("mean_over", "denominator"), [("kept", 2), ("all", 3), ("elements", 9)])
+def test_softmax_focal_mean_over_conventions(mean_over: str, denominator: int) -> None:
+    # three targets, one ignored, three classes: the 'mean' divides the same sum by the kept
+    # targets (the spec), every target (smp) or every element of a per-class map (kornia)
+    x = np.array([[1.0, -0.5, 2.0], [0.3, 0.2, -1.0], [0.0, 4.0, 1.0]])
+    y = np.array([2, -100, 0])
+    f = ref.softmax_focal_loss
+    total = f(x, y, reduction="sum", mean_over=mean_over)
+    assert total == f(x, y, reduction="sum")
+    assert f(x, y, mean_over=mean_over) == total / denominator
+    with pytest.raises(ValueError, match="mean_over"):
+        f(x, y, mean_over="batch")
