@@ -74,8 +74,11 @@ def _fewest(sets: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
                  if not any(t != s and t.items() <= s.items() for t in sets))
 
 
-def _holds(ctx: Context, prop: Property, case: Case) -> bool | None:
-    """Whether the property holds of the target on `case` (None: no example there)."""
+def attempt(ctx: Context, prop: Property, case: Case
+            ) -> tuple[Case, float | PropertyFailure] | None:
+    """The property on one drawn case, outside a cell: the rounded case and the worst error
+    over the allowed one, or the failure; None where the case is no example (unusable,
+    outside the domain, not applicable). TargetHung and the target's own errors propagate."""
     prepared = prop.prepare(ctx.spec, case)
     if prepared is None:
         return None
@@ -84,16 +87,22 @@ def _holds(ctx: Context, prop: Property, case: Case) -> bool | None:
         ctx.admit(rounded)
         if not prop.keeps(ctx.spec, rounded):
             return None
-        prop.check(ctx, rounded)
+        return rounded, prop.check(ctx, rounded)
     except (OutsideDomain, NotApplicable):
         return None
-    except PropertyFailure:
-        return False
+    except PropertyFailure as failure:
+        return rounded, failure
+
+
+def _holds(ctx: Context, prop: Property, case: Case) -> bool | None:
+    """Whether the property holds of the target on `case` (None: no example there)."""
+    try:
+        found = attempt(ctx, prop, case)
     except TargetHung:
         raise
     except Exception:  # the target raised: the convention does not explain the failure
         return False
-    return True
+    return None if found is None else not isinstance(found[1], PropertyFailure)
 
 
 def _differing(conventions: dict[str, Any], canonical: dict[str, Any]) -> dict[str, Any]:

@@ -207,22 +207,9 @@ def _snippet(sides: list[Callable[..., Any]], paths: tuple[str | None, str | Non
              dtype: str, reduction: str | None) -> str:
     lines = ["import torch", "import conformance"]
     for name, fn, path in zip(("original", "port"), sides, paths, strict=True):
-        original = getattr(fn, "conformance_wrapped", fn)
-        where = path or reproducer.import_path(original)
-        if where and ":" in where:
-            module, _, attr = where.partition(":")
-            if module.endswith(".py"):
-                lines += ["from conformance.cli import load_target",
-                          f"{name} = load_target({where!r})"]
-            else:
-                lines.append(f"from {module} import {attr} as {name}")
-        else:
-            lines.append(f"{name} = ...  # cannot be imported by name")
-        if original is not fn:
-            lines.append(f"{name} = conformance.bridged({name}, {fn.conformance_framework!r})")
+        lines += reproducer.binding_lines(fn, path, name)
     lines.append(format_case(case, DTYPES[dtype]))
     call = ", ".join(case.inputs) + ", **params" + (
         f", reduction={reduction!r}" if reduction is not None else "")
     lines += [f"print('original', original({call}))", f"print('port', port({call}))"]
     return "\n".join(lines)
-

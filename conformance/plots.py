@@ -20,15 +20,8 @@ from typing import Any
 import numpy as np
 
 from conformance.case import DTYPES, Case
-from conformance.diagnosis import drawn_cases
-from conformance.guard import (
-    GuardedTarget,
-    NotApplicable,
-    OutsideDomain,
-    PropertyFailure,
-    TargetHung,
-    alarms_armed,
-)
+from conformance.diagnosis import attempt, drawn_cases
+from conformance.guard import GuardedTarget, PropertyFailure, TargetHung, alarms_armed
 from conformance.properties.base import Context, Property
 from conformance.report import FAILED, Report
 from conformance.spec import LossSpec
@@ -91,23 +84,17 @@ def _points(ctx: Context, prop: Property, cases: Sequence[Case],
     out = []
     with alarms_armed():
         for i, case in enumerate(cases):
-            prepared = prop.prepare(ctx.spec, case)
-            if prepared is None:
-                continue
-            rounded = prepared.rounded(ctx.dtype)
             try:
-                ctx.admit(rounded)
-                if not prop.keeps(ctx.spec, rounded):
-                    continue
-                ratio, failed = prop.check(ctx, rounded), False
-            except (OutsideDomain, NotApplicable):
-                continue
-            except PropertyFailure as failure:
-                ratio, failed = _ratio(failure), True
+                found = attempt(ctx, prop, case)
             except TargetHung:
                 break
-            except Exception:
+            except Exception:  # a case the target cannot take has no point to draw
                 continue
+            if found is None:
+                continue
+            rounded, outcome = found
+            failed = isinstance(outcome, PropertyFailure)
+            ratio = _ratio(outcome) if failed else outcome
             name, magnitude = _magnitude(rounded)
             out.append((magnitude, ratio, failed, i < failing, name))
     return out

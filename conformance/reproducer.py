@@ -55,16 +55,7 @@ def build(
     then asks for it). `path` ('module:attr' or 'file.py:attr', as the user named the target)
     wins over fn's own module; a file is imported by its absolute path. `layout` is the memory
     layout the property handed the target (conformance.layout), rebuilt the same way."""
-    original = getattr(fn, "conformance_wrapped", fn)  # a bridged NumPy/JAX/Keras function
-    path = path or import_path(original)
-    lines = ["import torch", "import conformance"]
-    if path and ":" in path:
-        lines += _import_lines(path)
-    else:
-        lines.append("fn = ...  # the function you checked: it cannot be imported by name")
-    if original is not fn:
-        lines.append(f"fn = conformance.bridged(fn, {fn.conformance_framework!r})"
-                     "  # takes torch tensors")
+    lines = ["import torch", "import conformance", *binding_lines(fn, path)]
     lines.append(format_case(case, dtype))
     if layout == STRIDED:
         tensors = ", ".join(case.inputs)
@@ -93,13 +84,29 @@ def build(
     return "\n".join(lines)
 
 
-def _import_lines(path: str) -> list[str]:
-    """Lines that bind `fn` to the target named by 'module:qualname' or 'file.py:qualname'."""
+def binding_lines(fn: Callable[..., Any], path: str | None = None,
+                  name: str = "fn") -> list[str]:
+    """Lines that bind `name` to the target as the check called it: imported by `path` (or
+    fn's own module), and bridged again where it is a NumPy/JAX/Keras function."""
+    original = getattr(fn, "conformance_wrapped", fn)
+    path = path or import_path(original)
+    if path and ":" in path:
+        lines = _import_lines(path, name)
+    else:
+        lines = [f"{name} = ...  # the function you checked: it cannot be imported by name"]
+    if original is not fn:
+        lines.append(f"{name} = conformance.bridged({name}, {fn.conformance_framework!r})"
+                     "  # takes torch tensors")
+    return lines
+
+
+def _import_lines(path: str, name: str) -> list[str]:
+    """Lines that bind `name` to the target named by 'module:qualname' or 'file.py:qualname'."""
     module, _, qualname = path.partition(":")
     head, _, attr = qualname.rpartition(".")
     if module.endswith(".py"):  # by absolute path, through the CLI's own loader
         return ["from conformance.cli import load_target",
-                f"fn = load_target({f'{Path(module).resolve()}:{qualname}'!r})"]
+                f"{name} = load_target({f'{Path(module).resolve()}:{qualname}'!r})"]
     if head:
-        return [f"from {module} import {head.split('.')[0]}", f"fn = {qualname}"]
-    return [f"from {module} import {attr} as fn"]
+        return [f"from {module} import {head.split('.')[0]}", f"{name} = {qualname}"]
+    return [f"from {module} import {attr} as {name}"]
