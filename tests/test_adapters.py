@@ -19,7 +19,7 @@ from implementations.sources import LibraryMissing, Sources, import_sources
 
 TARGETS = [(a.library, a.spec, a.path) for a in registered()]
 ACCEPTED = deviations.builtin()
-COMPILING = {"optax"}
+COMPILING = {"optax", "keras"}
 each_adapter = pytest.mark.parametrize(("library", "spec", "path"), TARGETS,
                                        ids=[f"{lib}-{spec}" for lib, spec, _ in TARGETS])
 
@@ -33,7 +33,7 @@ def installed_target(library: str, path: str):
 @each_adapter
 def test_adapter_conforms_or_its_deviations_are_on_file(library, spec, path):
     fn = installed_target(library, path)
-    # JAX compiles each new shape and parameter value (about a second each): optax's row gets
+    # JAX compiles each new shape and parameter value (about a second each): the JAX rows get
     # a third of the draws here, its edge cases included; the matrix runs it in full.
     draws = {"max_examples": 8} if library in COMPILING else {}
     # The verdict is what is asserted, never the minimal input: no shrinking.

@@ -722,3 +722,77 @@ def test_torch_cosine_and_triplet_losses_broadcast_a_batch_of_one():
                                    "negative": torch.cat([negative, anchor[1:]])}, {},
                                   verbose=False)
     assert failure is not None and "batch of 1" in failure.message
+
+
+# docs/findings.md 3v: keras.losses (Keras 3.15.1 on the JAX backend).
+def _keras(spec: str):
+    return _adapter(f"implementations.adapters.keras_losses:{spec}")
+
+
+def test_keras_tversky_weighs_false_negatives_with_alpha():
+    fn = _keras("tversky_loss")
+    x, labels = torch.zeros(1, 2), torch.tensor([0])
+    # Class 0: I = 0.5, FP = 0, FN = 0.5. alpha weighs FP, beta FN (Salehi et al.; Keras' docs).
+    got = fn(x, labels, alpha=0.5, beta=1.0, reduction="none")
+    assert got[0].item() == pytest.approx(1 - 0.5 / (0.5 + 0.5 * 0.5), rel=1e-6)  # alpha on FN
+    expected = 1 - 0.5 / (0.5 + 1.0 * 0.5)
+    failure = conformance.recheck(fn, "tversky_loss", "matches_reference",
+                                  {"input": x, "target": labels}, {"alpha": 0.5, "beta": 1.0},
+                                  verbose=False)
+    assert failure is not None and failure.comparison.expected == pytest.approx(expected)
+    # At alpha = beta the swap is invisible.
+    assert conformance.recheck(fn, "tversky_loss", "matches_reference",
+                               {"input": x, "target": labels}, {"alpha": 0.7, "beta": 0.7},
+                               verbose=False) is None
+
+
+def test_keras_focal_losses_saturate_through_clipped_probabilities():
+    x = torch.tensor([[1e4]], dtype=torch.float64)
+    zero = torch.tensor([[0.0]], dtype=torch.float64)
+    focal = _keras("sigmoid_focal_loss")(x, zero, alpha=-1.0, gamma=0.0, reduction="none")
+    assert focal.item() == pytest.approx(-math.log(1e-7), rel=1e-6)  # 16.118, owed 1e4
+    bce = _keras("binary_cross_entropy_with_logits")(x, zero, reduction="none")
+    assert bce.item() == pytest.approx(1e4)  # Keras' own BCE from logits is right
+    softmax = _keras("softmax_focal_loss")(torch.tensor([[0.0, 1e4]], dtype=torch.float64),
+                                           torch.tensor([0]), gamma=0.0, reduction="none")
+    assert softmax.item() == pytest.approx(-math.log(1e-7), rel=1e-6)
+    failure = conformance.recheck(_keras("sigmoid_focal_loss"), "sigmoid_focal_loss",
+                                  "matches_reference", {"inputs": x, "targets": zero},
+                                  {"alpha": -1.0, "gamma": 0.0}, verbose=False)
+    assert failure is not None and failure.comparison.expected == pytest.approx(1e4)
+
+
+def test_keras_reduces_an_empty_batch_to_an_empty_array():
+    fn = _keras("mse_loss")
+    empty = torch.zeros(0, 4)
+    assert fn(empty, empty, reduction="mean").shape == (0,)
+    failure = conformance.recheck(fn, "mse_loss", "handles_empty_input",
+                                  {"input": torch.ones(2, 4), "target": torch.zeros(2, 4)}, {},
+                                  verbose=False)
+    assert failure is not None and "output shape (0,)" in failure.message
+
+
+def test_keras_elementwise_losses_compute_float64_at_float32_precision():
+    fn = _keras("mse_loss")
+    x = torch.tensor([0.0], dtype=torch.float64)
+    t = torch.tensor([1.543077458143134e-06], dtype=torch.float64)
+    got = fn(x, t, reduction="none").item()
+    assert got != t.item() ** 2 and got == pytest.approx(t.item() ** 2, rel=1e-7)
+    assert conformance.recheck(fn, "mse_loss", "matches_reference",
+                               {"input": x, "target": t}, {}, verbose=False) is not None
+    # Keras' cross-entropy sums with keras.ops.sum: float64 conforms there.
+    assert conformance.recheck(_keras("cross_entropy"), "cross_entropy", "matches_reference",
+                               {"input": torch.tensor([[0.1234567, 2.0]], dtype=torch.float64),
+                                "target": torch.tensor([1])}, {}, verbose=False) is None
+
+
+def test_keras_kl_div_halves_the_gradient_at_a_probability_of_one():
+    fn = _keras("kl_div")
+    log_q = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+    fn(log_q, torch.ones(1, 1, dtype=torch.float64), reduction="sum").backward()
+    assert log_q.grad.item() == -0.5  # d/d log q of p (log p - log q) is -p = -1
+    failure = conformance.recheck(fn, "kl_div", "gradient_matches_reference",
+                                  {"input": log_q.detach(),
+                                   "target": torch.ones(1, 1, dtype=torch.float64)},
+                                  {}, verbose=False)
+    assert failure is not None

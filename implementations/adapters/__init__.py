@@ -56,7 +56,7 @@ class Adapter:
 
 # Each adapter module, in the matrix's order; importing one registers its targets.
 MODULES = ("torchvision_ops", "fvcore_nn", "kornia_losses", "timm_loss", "monai_losses",
-           "smp_losses", "toolbelt_losses", "optax_losses")
+           "smp_losses", "toolbelt_losses", "optax_losses", "keras_losses")
 
 _REGISTERED: dict[str, dict[str, Adapter]] = {}  # module -> path -> adapter, in declaration order
 
