@@ -192,3 +192,19 @@ def test_an_entry_scoped_to_an_omitted_parameter_explains_calls_without_it(tmp_p
     assert "label_smoothing omitted" in entry.scope() and not entry.exact()
     deviations.apply([report], _file(tmp_path, SMOOTHED_BY_DEFAULT))
     assert report.results[0].status == DEVIATION and report.ok
+
+
+def test_kl_div_regimes_pick_out_their_edge_cases():
+    from conformance.catalog import get_spec
+
+    spec = get_spec("kl_div")
+    cases = {case.label.split(":")[0]: case for case in spec.edge_cases}
+    certain = spec.regimes["a_certain_prediction"]
+    overflow = spec.regimes["p_over_q_leaves_the_dtype"]
+    one_hot = cases["a confident, correct one-hot prediction"]
+    tiny_q = cases["q = 3.3e-6 against p = 0.5"]
+    assert certain(one_hot) and not certain(tiny_q)
+    # log q = 0 where p = 0 is not the kink of a clip of q that p weighs.
+    assert not certain(one_hot.with_inputs(target=one_hot.inputs["target"][:, ::-1]))
+    assert overflow(tiny_q, "float16") and not overflow(tiny_q, "float32")
+    assert not overflow(one_hot, "float16")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 from scipy.special import expit
 
@@ -399,6 +400,27 @@ def _log_q_equals_p(case: Case) -> Case:
         return case.with_inputs(input=np.where(t > 0, np.log(np.where(t > 0, t, 1.0)), -50.0))
 
 
+def _target_probabilities(case: Case) -> np.ndarray:
+    t = case.inputs["target"]
+    return np.exp(t) if case.params.get("log_target") else t
+
+
+def _a_certain_prediction(case: Case) -> bool:
+    """Some q is exactly 1 (log q = 0) where p > 0: the edge of q's domain, where a clip of q
+    to [eps, 1] has its kink."""
+    return bool(np.any((case.inputs["input"] == 0.0) & (_target_probabilities(case) > 0)))
+
+
+def _p_over_q_leaves_the_dtype(case: Case, dtype: str) -> bool:
+    """Some ratio p / q is past `dtype`'s largest number, though log p - log q is not (float16
+    from log q - log p below -11.1)."""
+    largest = float(torch.finfo(getattr(torch, dtype)).max)
+    p = _target_probabilities(case)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(np.where(p > 0, p, 1.0))
+    return bool(np.any((p > 0) & (log_p - case.inputs["input"] > np.log(largest))))
+
+
 SPECS.declare(LossSpec(
     name="kl_div",
     empty=EMPTY_ELEMENTS,
@@ -410,6 +432,8 @@ SPECS.declare(LossSpec(
     reference=ref.kl_div,
     cases=_kl_cases,
     reductions=("none", "mean", "sum", "batchmean"),
+    regimes={"a_certain_prediction": _a_certain_prediction,
+             "p_over_q_leaves_the_dtype": _p_over_q_leaves_the_dtype},
     mean_denominator=_kl_denominator,
     magnitude=_kl_magnitude,
     nonnegative_reductions=("mean", "sum", "batchmean"),
@@ -430,6 +454,11 @@ SPECS.declare(LossSpec(
         Case({"input": np.full((1, 3), -1.0986122886681096),
               "target": np.array([[1.1125369292536007e-308, 0.5, 0.5]])},
              label="a subnormal float64 target probability (its term is normal)"),
+        Case({"input": np.array([[0.0, -50.0]]), "target": np.array([[1.0, 0.0]])},
+             label="a confident, correct one-hot prediction: log q = 0 where p = 1"),
+        Case({"input": np.log(np.array([[3.3e-6, 1.0 - 3.3e-6]])),
+              "target": np.array([[0.5, 0.5]])},
+             label="q = 3.3e-6 against p = 0.5: p / q overflows float16, log p - log q does not"),
     ),
     implementations=("torch.nn.functional:kl_div",),
     conventions=(

@@ -447,7 +447,11 @@ region_spec(
         adapt=lambda c: c.with_params(alpha=1.0, beta=1.0),
     )),
     "score (TP + smooth) / (TP + alpha FP + beta FN + smooth) (Salehi et al. 2017).",
-    edge_cases=(EMPTY_ON_EMPTY, ONE_PIXEL_ONE_CLASS_PRESENT, ALL_BACKGROUND),
+    edge_cases=(EMPTY_ON_EMPTY, ONE_PIXEL_ONE_CLASS_PRESENT, ALL_BACKGROUND, Case(
+        {"input": np.array([[[0.0], [0.0]]]), "target": np.array([[0]])},
+        {"alpha": 0.5, "beta": 1.0},
+        label="alpha 0.5, beta 1 on an even prediction: class 0 scores 0.5 / (0.5 + 1 * 0.5),"
+              " 0.5 / (0.5 + 0.5 * 0.5) with the weights swapped")),
 )
 
 
