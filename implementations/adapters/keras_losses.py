@@ -73,6 +73,7 @@ import torch
 from conformance.bridges import jax_call, jax_modules, keras_backend
 from conformance.guard import NotApplicable
 from implementations.adapters import LIBRARY_DEFAULT, adapts, given
+from implementations.adapters.padding import bucket, padded_rows
 from implementations.adapters.region_call import RegionCall, region_adapter
 from implementations.sources import LibraryMissing, installed
 
@@ -111,21 +112,6 @@ def _run(loss: str, y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str,
                     **dynamic)
 
 
-def _bucket(n: int) -> int:
-    """16, or the power of four at or above n: padded 'none' inputs of the many lengths drawn
-    share a few compiled programs."""
-    size = 16
-    while size < n:
-        size *= 4
-    return size
-
-
-def _padded_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
-    """The leading axis padded with zeros to `rows` (a torch op: no gradient reaches it)."""
-    pad = [0, 0] * (tensor.dim() - 1) + [0, rows - tensor.shape[0]]
-    return torch.nn.functional.pad(tensor, pad)
-
-
 def _per_sample(loss: str, y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str,
                 static: dict[str, Any] | None = None, **dynamic: Any) -> torch.Tensor:
     """A Keras loss of samples laid out as rows (y_pred (n, ...), y_true (n, ...)). Keras'
@@ -134,8 +120,8 @@ def _per_sample(loss: str, y_pred: torch.Tensor, y_true: torch.Tensor, reduction
     n = y_pred.shape[0]
     if reduction != "none" or y_true.shape[0] != n:
         return _run(loss, y_pred, y_true, reduction, static, **dynamic)
-    rows = _bucket(n)
-    out = _run(loss, _padded_rows(y_pred, rows), _padded_rows(y_true, rows), reduction,
+    rows = bucket(n)
+    out = _run(loss, padded_rows(y_pred, rows), padded_rows(y_true, rows), reduction,
                static, **dynamic)
     return out[:n]
 
@@ -276,7 +262,7 @@ def _elementwise_kl(input: torch.Tensor, target: torch.Tensor, reduction: str,
     rows = input.reshape(-1, 1), target.reshape(-1, 1)
     n = rows[0].shape[0]
     if reduction == "none":
-        rows = tuple(_padded_rows(t, _bucket(n)) for t in rows)
+        rows = tuple(padded_rows(t, bucket(n)) for t in rows)
     out = jax_call(_kl_of_logs, *rows, jit=True,
                    static={**static, "reduction": _REDUCTIONS[reduction]})
     return out[:n].reshape(shape) if reduction == "none" else out

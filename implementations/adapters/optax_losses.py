@@ -68,6 +68,7 @@ import torch
 from conformance.bridges import jax_call, jax_modules
 from conformance.guard import NotApplicable
 from implementations.adapters import LIBRARY_DEFAULT, adapts, given
+from implementations.adapters.padding import bucket, padded_rows
 from implementations.adapters.region_call import RegionCall, region_adapter
 from implementations.sources import LibraryMissing, installed
 
@@ -94,33 +95,17 @@ def _call(fn: Callable[..., Any], *tensors: torch.Tensor, static: dict[str, Any]
     return jax_call(fn, *tensors, static=static, jit=True, **dynamic)
 
 
-def _padded_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
-    """The tensor's leading axis padded with zeros to `rows` (a torch op: no gradient flows
-    to the padding, and the real rows' gradients are optax's own)."""
-    pad = [0, 0] * (tensor.dim() - 1) + [0, rows - tensor.shape[0]]
-    return torch.nn.functional.pad(tensor, pad)
-
-
-def _bucket(n: int) -> int:
-    """The length padded inputs of length n get: 16, or the power of four at or above n, so
-    that the lengths drawn share a few compiled programs (each costs a quarter of a second)."""
-    size = 16
-    while size < n:
-        size *= 4
-    return size
-
-
 def _elementwise_call(fn: Callable[..., Any], *tensors: torch.Tensor,
                       static: dict[str, Any] | None = None, **dynamic: Any) -> torch.Tensor:
     """fn of an elementwise optax loss, on inputs of one shape flattened and padded with zeros
-    to one of a few lengths (`_bucket`), so that the many shapes drawn share a few compiled
+    to one of a few lengths (`bucket`), so that the many shapes drawn share a few compiled
     programs.
     Inputs of different shapes go to optax as they are: its broadcasting is its own."""
     shape = tensors[0].shape
     if any(t.shape != shape for t in tensors):
         return _call(fn, *tensors, static=static, **dynamic)
     n = tensors[0].numel()
-    padded = [_padded_rows(t.reshape(-1), _bucket(n)) for t in tensors]
+    padded = [padded_rows(t.reshape(-1), bucket(n)) for t in tensors]
     return _call(fn, *padded, static=static, **dynamic)[:n].reshape(shape)
 
 
@@ -128,7 +113,7 @@ def _rowwise_call(fn: Callable[..., Any], input: torch.Tensor, target: torch.Ten
                   class_axis: int) -> torch.Tensor:
     """fn of a per-sample optax loss with the classes on its last axis, on torch's layout with
     the classes on `class_axis`: every sample becomes a row of a (rows, C) matrix padded to one of a
-    few row counts (`_bucket`) (each row's loss is its own), and the output gets torch's
+    few row counts (`bucket`) (each row's loss is its own), and the output gets torch's
     per-sample shape back. A target whose samples do not line up with the input's goes to optax
     as it is, broadcast by optax's own rules."""
     logits = input.movedim(class_axis, -1)
@@ -138,7 +123,7 @@ def _rowwise_call(fn: Callable[..., Any], input: torch.Tensor, target: torch.Ten
     if labels.shape != (logits.shape if dense else per_sample):
         return _call(fn, logits, labels)
     n = per_sample.numel()
-    rows = [_padded_rows(t.reshape(n, *t.shape[len(per_sample):]), _bucket(n))
+    rows = [padded_rows(t.reshape(n, *t.shape[len(per_sample):]), bucket(n))
             for t in (logits, labels)]
     return _call(fn, *rows)[:n].reshape(per_sample)
 
