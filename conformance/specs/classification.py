@@ -377,12 +377,16 @@ def _kl_cases(draw: st.DrawFn) -> Case:
     return Case({"input": log_q, "target": t}, params(log_target=log_target))
 
 
+def _log_where_positive(p: np.ndarray, fill: float) -> np.ndarray:
+    """log p where p > 0, `fill` where p = 0 (a term 0 log 0 = 0 leaves out)."""
+    return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), fill)
+
+
 def _kl_magnitude(case: Case, loss: np.ndarray) -> np.ndarray:
     log_q, t = case.inputs["input"], case.inputs["target"]
     if case.params.get("log_target"):
         return np.abs(loss) + np.exp(t) * (np.abs(t) + np.abs(log_q) + 1.0)
-    with np.errstate(divide="ignore"):
-        log_t = np.where(t > 0, np.log(np.where(t > 0, t, 1.0)), 0.0)
+    log_t = _log_where_positive(t, 0.0)
     return np.abs(loss) + t * (np.abs(log_t) + np.abs(log_q) + 1.0)
 
 
@@ -396,8 +400,7 @@ def _log_q_equals_p(case: Case) -> Case:
     if case.params.get("log_target"):
         return case.with_inputs(input=t.copy())
     # Where p = 0 every log q gives a zero term; a finite stand-in keeps torch's 0 * -inf away.
-    with np.errstate(divide="ignore"):
-        return case.with_inputs(input=np.where(t > 0, np.log(np.where(t > 0, t, 1.0)), -50.0))
+    return case.with_inputs(input=_log_where_positive(t, -50.0))
 
 
 def _target_probabilities(case: Case) -> np.ndarray:
@@ -416,8 +419,7 @@ def _p_over_q_leaves_the_dtype(case: Case, dtype: str) -> bool:
     from log q - log p below -11.1)."""
     largest = float(torch.finfo(getattr(torch, dtype)).max)
     p = _target_probabilities(case)
-    with np.errstate(divide="ignore"):
-        log_p = np.log(np.where(p > 0, p, 1.0))
+    log_p = _log_where_positive(p, 0.0)
     return bool(np.any((p > 0) & (log_p - case.inputs["input"] > np.log(largest))))
 
 
