@@ -147,28 +147,34 @@ def mp_counts(
     }
 
 
-def mp_scores(kind: str, n: dict[str, np.ndarray], smooth: float, empty: str = "one",
+def mp_losses(kind: str, n: dict[str, np.ndarray], smooth: float, empty: str = "one",
               **kw: object) -> np.ndarray:
-    """The papers' scores S, with a zero denominator giving S = 0 (loss 1), or NaN with
-    empty='nan'."""
+    """The papers' losses 1 - S = (den - num) / den, with a zero denominator giving S = 0
+    (loss 1), or NaN with empty='nan'. den - num is summed from FP and FN (P = I + FP,
+    G = I + FN), never subtracted: 1 - num / den at 60 digits would round a loss below 1e-60
+    to 0 (a soft target of 1e-308 at alpha 0 makes a Tversky loss of 5.6e-309)."""
     s = mp.mpf(smooth)
     if kind == "dice" and kw.get("form", "standard") == "squared":
         num, den = 2 * n["I"] + s, n["P2"] + n["G2"] + s
+        gap = den - num
     elif kind == "dice":
         num, den = 2 * n["I"] + s, n["P"] + n["G"] + s
+        gap = n["FP"] + n["FN"]
     elif kind == "jaccard":
         num, den = n["I"] + s, n["P"] + n["G"] - n["I"] + s
+        gap = n["FP"] + n["FN"]
     else:
         a, b = mp.mpf(kw["alpha"]), mp.mpf(kw["beta"])
-        num, den = n["I"] + s, n["I"] + a * n["FP"] + b * n["FN"] + s
-    scores = np.empty(num.shape, dtype=object)
+        gap = a * n["FP"] + b * n["FN"]
+        num, den = n["I"] + s, n["I"] + gap + s
+    losses = np.empty(num.shape, dtype=object)
     for i in np.ndindex(num.shape):
         # 0 / 0 scores 0: the limit as an absent class's predictions vanish (the spec's choice)
         if den[i] == 0:
-            scores[i] = mp.mpf(0) if empty == "one" else mp.nan
+            losses[i] = mp.mpf(1) if empty == "one" else mp.nan
         else:
-            scores[i] = num[i] / den[i]
-    return scores
+            losses[i] = gap[i] / den[i]
+    return losses
 
 
 def expected_reduction(
@@ -226,7 +232,7 @@ def expected_region_loss(kind: str, x: np.ndarray, target: np.ndarray, **kw: obj
     n = mp_counts(x, target, kw["activation"], kw["per_image"], kw["ignore_index"],
                   kw["intersection"])
     extra = {k: kw[k] for k in ("form", "alpha", "beta") if k in kw}
-    losses = 1 - mp_scores(kind, n, kw["smooth"], kw["empty_score"], **extra)
+    losses = mp_losses(kind, n, kw["smooth"], kw["empty_score"], **extra)
     if kw["absent_class"] == "zero":  # a class with no ground truth costs 0 (smp)
         losses = np.where(n["G"] > 0, losses, mp.mpf(0))
     return expected_reduction(
